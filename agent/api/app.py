@@ -1,0 +1,30 @@
+"""The FastAPI application: routers, websockets, widget and console, on one set of services."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from agent.api.limits import BodySizeLimit
+from agent.api.routes import health, loans, portfolio
+from agent.bootstrap import Services
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(title="Huikuan 回款", version="0.1.0")
+    app.state.services = services
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+
+    for module in (health, portfolio, loans):
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=services.settings.max_body_bytes)
+    return app

@@ -1,0 +1,33 @@
+"""Loan-record integration: the lender's back-end pushes borrowers, loans and payments."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from agent.api.deps import ApiKey, ServicesDep
+from agent.portfolio import PortfolioError, parse_json, validate_document
+from agent.store.db import session_scope
+from agent.store.loans import referenced_unknowns, upsert_document
+
+router = APIRouter(prefix="/api/v1", tags=["loan records"], dependencies=[ApiKey])
+
+
+@router.post("/portfolio")
+async def push_portfolio(request: Request, services: ServicesDep) -> JSONResponse:
+    """Idempotent upsert; an invalid document is rejected whole and nothing of it is written."""
+    body = await request.body()
+
+    def write() -> dict[str, int]:
+        raw = parse_json(body)
+        with session_scope(services.engine) as session:
+            known_borrowers, known_loans = referenced_unknowns(session, raw)
+            doc = validate_document(raw, known_borrowers, known_loans)
+            return upsert_document(session, doc).as_dict()
+
+    try:
+        counts = await run_in_threadpool(write)
+    except PortfolioError as exc:
+        return JSONResponse({"detail": str(exc), "errors": exc.errors}, status_code=422)
+    return JSONResponse({"status": "ok", **counts})

@@ -1,0 +1,109 @@
+"""The ``huikuan`` command: serve, import, demo, strategies, call, dial."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+app = typer.Typer(help="Huikuan 回款: compliant collections and service agent.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console)
+
+
+def _services(**overrides: object):  # type: ignore[no-untyped-def]
+    from agent.bootstrap import build_services
+
+    return build_services(**overrides)
+
+
+def _seed_demo(services, borrowers: int) -> None:  # type: ignore[no-untyped-def]
+    from agent.demo import generate
+    from agent.importer import import_document
+
+    doc = generate(borrowers=borrowers)
+    with _progress() as progress:
+        task = progress.add_task("seeding demo portfolio", total=1)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        counts = import_document(services.engine, doc, progress=update)
+    console.print(f"[green]demo data:[/] {counts.as_dict()}")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000,
+          demo: bool = typer.Option(False, help="Seed demo data first if the database is empty."),
+          voice: bool = typer.Option(True, help="Load speech models at start-up.")) -> None:
+    """Start the API, chat, media stream and console on one port."""
+    import uvicorn
+    from sqlalchemy import func, select
+
+    from agent.api.app import create_app
+    from agent.store.tables import Loan
+
+    services = _services()
+    if demo:
+        with services.engine.connect() as conn:
+            if conn.execute(select(func.count()).select_from(Loan)).scalar_one() == 0:
+                _seed_demo(services, 3000)
+    if services.api_key_generated:
+        console.print(f"[bold yellow]Generated API key[/] (stored in {services.settings.data_dir}"
+                      f"/api_key, shown once):\n{services.api_key}")
+    console.print(f"database: {services.engine.url.render_as_string(hide_password=True)}")
+    try:
+        services.warm_up(voice=voice)
+    except Exception as exc:  # noqa: BLE001 - start-up must fail with a readable message
+        console.print(f"[red]start-up failed:[/] {exc}")
+        raise typer.Exit(2) from exc
+    uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+
+
+@app.command("import")
+def import_(paths: list[Path] = typer.Argument(..., help="portfolio .json files or CSV-set folders")) -> None:
+    """Import loan records; each file (or CSV set) is all-or-nothing."""
+    from agent.importer import ImportError_, import_path
+
+    services = _services()
+    failed = False
+    for path in paths:
+        with _progress() as progress:
+            task = progress.add_task(f"importing {path.name}", total=None)
+
+            def update(done: int, total: int, task: int = task) -> None:
+                progress.update(task, completed=done, total=total)
+
+            try:
+                counts = import_path(services.engine, path, update)
+            except ImportError_ as exc:
+                console.print(f"[red]{path}: nothing imported:[/] {exc}")
+                failed = True
+                continue
+        console.print(f"[green]{path}:[/] {counts.as_dict()}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(borrowers: int = typer.Option(3000, min=1, max=200_000)) -> None:
+    """Seed a synthetic portfolio (Chinese names, current … M6+, partial payments)."""
+    _seed_demo(_services(), borrowers)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
