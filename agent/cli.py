@@ -98,6 +98,30 @@ def demo(borrowers: int = typer.Option(3000, min=1, max=200_000)) -> None:
     _seed_demo(_services(), borrowers)
 
 
+strategies_app = typer.Typer(help="Collection strategies (strategies/*.yaml).")
+app.add_typer(strategies_app, name="strategies")
+
+
+@strategies_app.command("check")
+def strategies_check(directory: Path = typer.Argument(None, help="default: the configured dir")) -> None:
+    """Validate every strategy file and the routing; exit 1 with clear errors if any is broken."""
+    from agent.config.settings import Settings
+    from agent.strategy import StrategyBook, check_directory
+
+    directory = directory or Settings().strategies_dir
+    problems = check_directory(directory)
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}")
+    if problems:
+        raise typer.Exit(1)
+    book = StrategyBook(directory)
+    for ref, strategy in sorted(book.strategies.items()):
+        role = "champion" if ref == book.champion else (
+            f"challenger ({book.challenger_share:.0%})" if ref == book.challenger else "idle")
+        segments = ", ".join(s.id for s in strategy.segments)
+        console.print(f"[green]✓[/] {ref} ({role}) segments: {segments}")
+
+
 def main() -> None:
     try:
         app()

@@ -90,11 +90,23 @@ def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
 
 
+@pytest.fixture(scope="session")
+def nlu_pipeline() -> Any:
+    """The real, trained language-understanding pipeline, loaded once per test run."""
+    from nlp.pipeline import NluPipeline
+
+    return NluPipeline.load()
+
+
 @pytest.fixture
-def services(tmp_path: Path, database_url: str, clock: FixedClock) -> Iterator[Services]:
+def services(tmp_path: Path, database_url: str, clock: FixedClock,
+             request: pytest.FixtureRequest) -> Iterator[Services]:
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
                         api_key="test-key")
-    built = build_services(settings, clock=clock)
+    overrides: dict[str, Any] = {}
+    if "nlu_pipeline" in request.fixturenames or request.node.get_closest_marker("nlu"):
+        overrides["nlu"] = request.getfixturevalue("nlu_pipeline")
+    built = build_services(settings, clock=clock, **overrides)
     yield built
     built.engine.dispose()
 

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from agent.api.limits import BodySizeLimit
-from agent.api.routes import health, loans, portfolio
+from agent.api.routes import (
+    calls,
+    chat,
+    compliance,
+    contact_plan,
+    conversations,
+    health,
+    loans,
+    nlu,
+    portfolio,
+)
+from agent.api.ws import chat as chat_ws
 from agent.bootstrap import Services
+
+WIDGET_DIR = Path(__file__).resolve().parent / "widget"
 
 
 def create_app(services: Services) -> FastAPI:
@@ -24,7 +40,9 @@ def create_app(services: Services) -> FastAPI:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
-    for module in (health, portfolio, loans):
+    for module in (health, portfolio, loans, nlu, chat, conversations, compliance, contact_plan,
+                   calls, chat_ws):
         app.include_router(module.router)
+    app.mount("/widget", StaticFiles(directory=WIDGET_DIR, check_dir=False), name="widget")
     app.add_middleware(BodySizeLimit, max_bytes=services.settings.max_body_bytes)
     return app

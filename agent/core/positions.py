@@ -173,7 +173,7 @@ _by_seq = attrgetter("seq")
 _by_time = attrgetter("paid_at", "payment_id", "amount")  # amount: duplicate ids sort stably
 _new = object.__new__
 _ip = {name: getattr(InstallmentPosition, name).__set__ for name in InstallmentPosition.__slots__}
-_lp = {name: getattr(LoanPosition, name).__set__ for name in LoanPosition.__slots__}
+_lp_setters = tuple(getattr(LoanPosition, name).__set__ for name in LoanPosition.__slots__)
 _ip_seq, _ip_due, _ip_amount, _ip_paid = _ip["seq"], _ip["due_date"], _ip["amount_due"], _ip["paid"]
 _ip_pacc, _ip_ppaid, _ip_status, _ip_dpd = (
     _ip["penalty_accrued"],
@@ -211,31 +211,35 @@ def _installment_position(
     return obj
 
 
+def _loan_position(*values: object) -> LoanPosition:
+    """``LoanPosition(*values)`` without the frozen-``__init__`` toll (see above)."""
+    obj = _new(LoanPosition)
+    for put, value in zip(_lp_setters, values, strict=True):
+        put(obj, value)
+    return obj
+
+
 def compute_position(
     loan: LoanTerms, payments: Iterable[PaymentRecord], as_of: datetime
 ) -> LoanPosition:
-    """Position of ``loan`` at ``as_of`` given every payment known (later ones are ignored)."""
+    """Position of ``loan`` at ``as_of`` given every payment known (later ones are ignored).
+
+    Allocation keeps explicit state only for the one installment a payment can be
+    part-way through: those before it are settled for good (a settled installment
+    has no base left to accrue on) and those after it are untouched, so their
+    state is still their terms.
+    """
     if as_of.tzinfo is None or as_of.utcoffset() is None:
         raise ValueError("as_of must be timezone-aware")
     zone = _zone(loan.timezone)
     today = as_of.astimezone(zone).toordinal()
     rate = loan.penalty_rate_daily
-
     terms = sorted(loan.installments, key=_by_due)
     n = len(terms)
     due = [t.due_date.toordinal() for t in terms]
-    fee_u = [t.fee for t in terms]
-    int_u = [t.interest for t in terms]
-    prin_u = [t.principal for t in terms]
-    pen_acc = [_ZERO] * n
-    pen_paid = [_ZERO] * n
-    # Day through which each installment's penalty has been accrued; nothing
-    # accrues up to and including the due date itself.
-    accrued_to = due[:]
 
     with localcontext(_EXACT):
         amount_due = [t.principal + t.interest + t.fee for t in terms]
-        base = amount_due[:]  # unpaid principal + interest + fee
         made = []
         for p in payments:
             if p.paid_at.tzinfo is None:
@@ -248,112 +252,142 @@ def compute_position(
 
         total_paid = _ZERO
         unapplied = _ZERO
-        i = 0  # oldest installment with anything unpaid; earlier ones are settled for good
-        while i < n and not base[i]:
+        settled_penalty: list[Decimal] = []  # penalty accrued (= paid) per settled installment
+        i = 0  # the current installment: oldest with anything unpaid
+        while i < n and not amount_due[i]:
+            settled_penalty.append(_ZERO)
             i += 1
+        if i < n:
+            cur = terms[i]
+            fee, interest, principal = cur.fee, cur.interest, cur.principal
+            base = amount_due[i]  # its unpaid principal + interest + fee
+            acc = pen_paid = _ZERO
+            accrued_to = due[i]  # penalty accrued through this day; none up to the due date
+
         for p in made:
             rem = p.amount
             total_paid += rem
-            if i >= n:
+            if i == n:
                 unapplied += rem
                 continue
             # Penalty owed at a payment covers the days before it: a day's accrual
             # happens after all of that day's payments.
             before = p.paid_at.astimezone(zone).toordinal() - 1
-            while rem and i < n:
-                if before > accrued_to[i]:
-                    pen_acc[i] += base[i] * rate * (before - accrued_to[i])
-                    accrued_to[i] = before
-                owed = pen_acc[i] - pen_paid[i]
+            while rem:
+                if before > accrued_to:
+                    acc += base * rate * (before - accrued_to)
+                    accrued_to = before
+                owed = acc - pen_paid
                 if owed:
                     take = owed if rem >= owed else rem
-                    pen_paid[i] += take
+                    pen_paid += take
                     rem -= take
-                    if not rem:
-                        break
-                part = fee_u[i]
-                if part:
-                    take = part if rem >= part else rem
-                    fee_u[i] = part - take
-                    base[i] -= take
+                if rem and fee:
+                    take = fee if rem >= fee else rem
+                    fee -= take
+                    base -= take
                     rem -= take
-                    if not rem:
-                        break
-                part = int_u[i]
-                if part:
-                    take = part if rem >= part else rem
-                    int_u[i] = part - take
-                    base[i] -= take
+                if rem and interest:
+                    take = interest if rem >= interest else rem
+                    interest -= take
+                    base -= take
                     rem -= take
-                    if not rem:
-                        break
-                part = prin_u[i]
-                if part:
-                    take = part if rem >= part else rem
-                    prin_u[i] = part - take
-                    base[i] -= take
+                if rem and principal:
+                    take = principal if rem >= principal else rem
+                    principal -= take
+                    base -= take
                     rem -= take
-                # Money left over means penalty and base are both clear now, and a
-                # clear installment never accrues again: move on for good.
-                if not base[i]:
+                if base:
+                    break  # money ran out inside this installment
+                # Base reached zero, so its penalty was paid first: settled.
+                settled_penalty.append(acc)
+                i += 1
+                while i < n and not amount_due[i]:
+                    settled_penalty.append(_ZERO)
                     i += 1
+                if i == n:
+                    break
+                cur = terms[i]
+                fee, interest, principal = cur.fee, cur.interest, cur.principal
+                base = amount_due[i]
+                acc = pen_paid = _ZERO
+                accrued_to = due[i]
             unapplied += rem
 
+        positions = []
+        for t, amount, pen in zip(terms[:i], amount_due, settled_penalty, strict=False):
+            positions.append(
+                _installment_position(t.seq, t.due_date, amount, amount, pen, pen, PAID, 0)
+            )
         overdue_amount = _ZERO
         penalty = _ZERO
         outstanding = _ZERO
-        settlement = _ZERO
+        settlement = _ZERO  # due-or-past fees and interest still unpaid
         next_due = 0
         next_due_amount = _ZERO
         dpd = 0
-        positions = []
-        for k in range(n):
-            b = base[k]
-            d = due[k]
-            acc = pen_acc[k]
-            if b:
-                if today > accrued_to[k]:
-                    acc += b * rate * (today - accrued_to[k])
-                if d < today:
-                    status = OVERDUE
-                    inst_dpd = today - d
-                    overdue_amount += b
-                    if inst_dpd > dpd:
-                        dpd = inst_dpd
-                else:
-                    status = PENDING
-                    inst_dpd = 0
-                    if not next_due:
-                        next_due = d
-                    if d == next_due:
-                        next_due_amount += b
-                outstanding += prin_u[k]
-                if d <= today:
-                    settlement += fee_u[k] + int_u[k]
+        if i < n:
+            d = due[i]
+            if today > accrued_to:
+                acc += base * rate * (today - accrued_to)
+            if d < today:
+                status = OVERDUE
+                dpd = today - d
+                overdue_amount = base
             else:
-                # Reaching zero base means any penalty was paid first, and none
-                # accrues on zero: nothing at all is owed here.
-                status = PAID
-                inst_dpd = 0
-            if acc:
-                penalty += acc - pen_paid[k]
+                status = PENDING
+                next_due = d
+                next_due_amount = base
+            penalty = acc - pen_paid
+            outstanding = principal
+            if d <= today:
+                settlement = fee + interest
             positions.append(
                 _installment_position(
-                    terms[k].seq,
-                    terms[k].due_date,
-                    amount_due[k],
-                    amount_due[k] - b,
+                    cur.seq,
+                    cur.due_date,
+                    amount_due[i],
+                    amount_due[i] - base,
                     acc,
-                    pen_paid[k],
+                    pen_paid,
                     status,
-                    inst_dpd,
+                    dpd,
+                )
+            )
+        j = i + 1
+        for t, d, base in zip(terms[j:], due[j:], amount_due[j:], strict=True):
+            acc = _ZERO
+            inst_dpd = 0
+            if not base:
+                status = PAID
+            elif d < today:
+                status = OVERDUE
+                inst_dpd = today - d
+                if inst_dpd > dpd:  # only if unsorted input slipped through; kept for safety
+                    dpd = inst_dpd
+                acc = base * rate * inst_dpd
+                penalty += acc
+                overdue_amount += base
+                settlement += t.fee + t.interest
+            else:
+                status = PENDING
+                if not next_due:
+                    next_due = d
+                if d == next_due:
+                    next_due_amount += base
+                if d == today:
+                    settlement += t.fee + t.interest
+            outstanding += t.principal
+            positions.append(
+                _installment_position(
+                    t.seq, t.due_date, base, _ZERO, acc, _ZERO, status, inst_dpd
                 )
             )
         positions.sort(key=_by_seq)
         settlement += outstanding + penalty
         total_due = overdue_amount + penalty
 
-    return LoanPosition(
+    return _loan_position(
         loan.loan_id,
         loan.borrower_id,
         as_of,

@@ -1,0 +1,44 @@
+"""Transcripts for collection supervisors: masked turns with labels, promises and flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import select
+
+from agent.api.deps import ApiKey, SessionDep
+from agent.store.conversations import conversation_detail, conversation_summary
+from agent.store.tables import Conversation, Flag
+
+router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], dependencies=[ApiKey])
+
+
+@router.get("")
+def list_conversations(session: SessionDep, loan_id: str | None = None,
+                       borrower_id: str | None = None, flag: str | None = None,
+                       outcome: str | None = None, channel: str | None = None,
+                       limit: int = Query(100, ge=1, le=1000),
+                       offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+    query = select(Conversation)
+    if loan_id:
+        query = query.where(Conversation.loan_id == loan_id)
+    if borrower_id:
+        query = query.where(Conversation.borrower_id == borrower_id)
+    if outcome:
+        query = query.where(Conversation.outcome == outcome)
+    if channel:
+        query = query.where(Conversation.channel == channel)
+    if flag:
+        flagged = select(Flag.conversation_id).where(Flag.kind == flag)
+        query = query.where(Conversation.id.in_(flagged))
+    query = query.order_by(Conversation.started_at.desc(), Conversation.id).offset(offset).limit(limit)
+    return [conversation_summary(c) for c in session.execute(query).scalars()]
+
+
+@router.get("/{conversation_id}")
+def get_conversation(conversation_id: str, session: SessionDep) -> dict[str, Any]:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise HTTPException(404, f"unknown conversation {conversation_id!r}")
+    return conversation_detail(session, conversation)
