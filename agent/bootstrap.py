@@ -104,7 +104,7 @@ class Services:
     def _load_synthesizer(self) -> Any:
         if "synthesizer" in self.overrides:
             return self.overrides["synthesizer"]
-        from voice.tts.factory import synthesizer_from_settings
+        from voice.tts.base import synthesizer_from_settings
 
         return synthesizer_from_settings(self.settings.tts, self.settings.data_dir / "tts-cache")
 
@@ -113,11 +113,17 @@ class Services:
         return self._synthesizer.get()
 
     def telephony(self) -> Any:
+        """The configured provider; None when calls cannot be placed from this install."""
         if "telephony" in self.overrides:
             return self.overrides["telephony"]
-        from voice.telephony.factory import telephony_from_settings
+        if (self.settings.telephony or "").lower() != "twilio":
+            return None
+        from voice.telephony.twilio_rest import TwilioTelephony
 
-        return telephony_from_settings(self.settings)
+        token = self.settings.twilio_auth_token
+        return TwilioTelephony(self.settings.twilio_account_sid,
+                               token.get_secret_value() if token else None,
+                               base_url=self.settings.twilio_base_url)
 
     def warm_up(self, voice: bool = True) -> None:
         """Load every model now so a missing or broken one fails at start-up, not mid-call."""

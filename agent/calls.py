@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from agent.bootstrap import Services
@@ -20,29 +21,49 @@ class TelephonyUnavailable(RuntimeError):
     pass
 
 
-def place_call(services: Services, loan_id: str) -> dict[str, Any]:
-    """Gate and record the attempt first (committed), then dial; a failed dial is recorded."""
+def _gate(services: Services, loan_id: str) -> tuple[int, str | None, str]:
     now = services.clock()
     with session_scope(services.engine) as session:
         attempt = reserve_contact(session, services.policy, loan_id, "voice", now)
-        attempt_id, allowed, reason = attempt.id, attempt.outcome != "blocked", attempt.reason
         loan = session.get(Loan, loan_id)
         borrower = session.get(Borrower, loan.borrower_id) if loan else None
-        phone = borrower.phone if borrower else ""
-    if not allowed:
-        raise CallRefused(reason or "blocked")
-    assert attempt_id is not None
-    try:
-        provider = services.telephony()
-        stream_url = services.settings.public_url.replace("http", "ws", 1) + "/ws/media"
-        call_id = provider.dial(to=phone, from_=services.settings.twilio_from_number or "",
-                                stream_url=stream_url,
-                                params={"loan_id": loan_id, "attempt_id": str(attempt_id)})
-    except Exception as exc:
-        with session_scope(services.engine) as session:
-            record_attempt_outcome(session, attempt_id, "failed", reason="dial_failed")
-        raise TelephonyUnavailable(f"could not place the call: {exc}") from exc
+        assert attempt.id is not None
+        blocked = attempt.reason if attempt.outcome == "blocked" else None
+        return attempt.id, blocked, borrower.phone if borrower else ""
+
+
+def _record(services: Services, attempt_id: int, outcome: str, **fields: Any) -> None:
     with session_scope(services.engine) as session:
-        record_attempt_outcome(session, attempt_id, "dialing", call_id=call_id)
+        record_attempt_outcome(session, attempt_id, outcome, **fields)
+
+
+async def place_call(services: Services, loan_id: str) -> dict[str, Any]:
+    """Gate and record the attempt first (committed), then dial; a failed dial is recorded."""
+    attempt_id, blocked, phone = await asyncio.to_thread(_gate, services, loan_id)
+    if blocked:
+        raise CallRefused(blocked)
+    provider = services.telephony()
+    if provider is None:
+        await asyncio.to_thread(_record, services, attempt_id, "failed", reason="no_provider")
+        raise TelephonyUnavailable("no telephony provider configured: set HUIKUAN_TELEPHONY=twilio "
+                                   "with HUIKUAN_TWILIO_ACCOUNT_SID, HUIKUAN_TWILIO_AUTH_TOKEN "
+                                   "and HUIKUAN_TWILIO_FROM_NUMBER")
+    settings = services.settings
+    stream_url = settings.public_url.replace("http", "ws", 1).rstrip("/") + "/ws/media"
+    try:
+        call_id = await provider.dial(to=_e164(phone), from_=settings.twilio_from_number or "",
+                                      stream_url=stream_url,
+                                      params={"loan_id": loan_id, "attempt_id": str(attempt_id)})
+    except Exception as exc:
+        await asyncio.to_thread(_record, services, attempt_id, "failed", reason="dial_failed")
+        raise TelephonyUnavailable(f"could not place the call: {exc}") from exc
+    await asyncio.to_thread(_record, services, attempt_id, "dialing", call_id=call_id)
     return {"call_id": call_id, "loan_id": loan_id, "attempt_id": attempt_id,
             "status": "dialing", "allowed": True, "reason": None}
+
+
+def _e164(phone: str) -> str:
+    digits = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+    if digits.startswith("+"):
+        return digits
+    return "+86" + digits if len(digits) == 11 and digits.startswith("1") else digits

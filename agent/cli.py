@@ -122,6 +122,74 @@ def strategies_check(directory: Path = typer.Argument(None, help="default: the c
         console.print(f"[green]✓[/] {ref} ({role}) segments: {segments}")
 
 
+@app.command()
+def call(loan: str = typer.Option(..., "--loan", help="loan id, e.g. L001"),
+         audio: list[Path] = typer.Option(..., "--audio", exists=True, dir_okay=False,
+                                          help="WAV(s) the borrower says, in order"),
+         url: str = typer.Option("ws://127.0.0.1:8000/ws/media", help="the server's /ws/media"),
+         out: Path = typer.Option(Path("agent-said.wav"), help="where to save the agent's audio"),
+         fast: bool = typer.Option(False, help="send audio as fast as possible (not real time)"),
+         ) -> None:
+    """Local softphone: stream WAVs into /ws/media as a phone would and save what the agent said."""
+    import asyncio
+    import json
+
+    from voice.softphone import run_softphone
+
+    try:
+        summary = asyncio.run(run_softphone(url, loan, audio, out_wav=out, realtime=not fast))
+    except OSError as exc:
+        console.print(f"[red]cannot reach {url}:[/] {exc} (is `huikuan serve` running?)")
+        raise typer.Exit(2) from exc
+    console.print_json(json.dumps(summary, ensure_ascii=False, default=str))
+    console.print(f"agent audio saved to {out}")
+
+
+@app.command()
+def dial(concurrency: int = typer.Option(5, min=1, max=100),
+         limit: int = typer.Option(0, min=0, help="at most this many calls (0: all allowed)")) -> None:
+    """Call every loan the voice contact plan allows now, through the telephony provider."""
+    import asyncio
+    from collections import Counter
+
+    from sqlmodel import Session
+
+    from agent.calls import CallRefused, TelephonyUnavailable, place_call
+    from agent.contacts import contact_plan
+
+    services = _services()
+    if services.telephony() is None:
+        console.print("[red]no telephony provider configured:[/] set HUIKUAN_TELEPHONY=twilio "
+                      "and the HUIKUAN_TWILIO_* settings")
+        raise typer.Exit(2)
+    with Session(services.engine) as session:
+        rows = [r for r in contact_plan(session, services.strategies, services.policy,
+                                        services.clock(), "voice") if r["allowed"]]
+    rows = rows[:limit] if limit else rows
+    results: Counter[str] = Counter()
+
+    async def run_all() -> None:
+        gate = asyncio.Semaphore(concurrency)
+        with _progress() as progress:
+            task = progress.add_task("dialling", total=len(rows))
+
+            async def one(row: dict[str, object]) -> None:
+                async with gate:
+                    try:
+                        await place_call(services, str(row["loan_id"]))
+                        results["placed"] += 1
+                    except CallRefused as exc:
+                        results[f"refused:{exc.reason}"] += 1
+                    except TelephonyUnavailable:
+                        results["failed"] += 1
+                    progress.advance(task)
+
+            await asyncio.gather(*(one(r) for r in rows))
+
+    asyncio.run(run_all())
+    console.print(f"{len(rows)} allowed rows: {dict(results)}")
+
+
 def main() -> None:
     try:
         app()

@@ -22,6 +22,7 @@ from agent.api.routes import (
     portfolio,
 )
 from agent.api.ws import chat as chat_ws
+from agent.api.ws import media as media_ws
 from agent.bootstrap import Services
 
 WIDGET_DIR = Path(__file__).resolve().parent / "widget"
@@ -41,7 +42,7 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     for module in (health, portfolio, loans, nlu, chat, conversations, compliance, contact_plan,
-                   calls, chat_ws):
+                   calls, chat_ws, media_ws):
         app.include_router(module.router)
     app.mount("/widget", StaticFiles(directory=WIDGET_DIR, check_dir=False), name="widget")
     app.add_middleware(BodySizeLimit, max_bytes=services.settings.max_body_bytes)

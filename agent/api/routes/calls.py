@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -22,7 +21,7 @@ class CallRequest(BaseModel):
 @router.post("/calls", status_code=201)
 async def create_call(body: CallRequest, services: ServicesDep) -> Any:
     try:
-        return await run_in_threadpool(place_call, services, body.loan_id)
+        return await place_call(services, body.loan_id)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from exc
     except CallRefused as exc:
