@@ -95,7 +95,8 @@ class Services:
             return self.overrides["recognizer"]
         from voice.asr.factory import recognizer_from_settings
 
-        return recognizer_from_settings(self.settings.asr, self.settings.asr_model)
+        return recognizer_from_settings(self.settings.asr, self.settings.asr_model,
+                                        data_dir=self.settings.data_dir)
 
     @property
     def recognizer(self) -> Any:

@@ -42,7 +42,8 @@ def _seed_demo(services, borrowers: int) -> None:  # type: ignore[no-untyped-def
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000,
           demo: bool = typer.Option(False, help="Seed demo data first if the database is empty."),
-          voice: bool = typer.Option(True, help="Load speech models at start-up.")) -> None:
+          voice: bool = typer.Option(True, help="Load speech models at start-up."),
+          workers: int = typer.Option(1, min=1, max=64, help="worker processes")) -> None:
     """Start the API, chat, media stream and console on one port."""
     import uvicorn
     from sqlalchemy import func, select
@@ -64,6 +65,17 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
     except Exception as exc:  # noqa: BLE001 - start-up must fail with a readable message
         console.print(f"[red]start-up failed:[/] {exc}")
         raise typer.Exit(2) from exc
+    if workers > 1:
+        # Each worker builds its own services; the schema, keys and demo data exist already,
+        # and contact caps are counted in the database, so they hold across the workers.
+        import os
+
+        os.environ["HUIKUAN_SERVE_VOICE"] = "1" if voice else "0"
+        os.environ.setdefault("HUIKUAN_DATA_DIR", str(services.settings.data_dir))
+        services.engine.dispose()
+        uvicorn.run("agent.api.app:app_from_environment", factory=True, host=host, port=port,
+                    workers=workers, log_level="info")
+        return
     uvicorn.run(create_app(services), host=host, port=port, log_level="info")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,10 +39,11 @@ from agent.policy.content import UtteranceContext, check_utterance, safe_fallbac
 from agent.store.conversations import add_flag, add_turn, apply_effects, next_seq
 from agent.store.db import session_scope
 from agent.store.loans import load_loan
-from agent.store.tables import Borrower, Conversation, Loan, Payment, Turn
+from agent.store.tables import Borrower, Conversation, Loan, Turn
 from agent.strategy import Strategy
 
 log = logging.getLogger("huikuan.session")
+LOAN_CACHE_S = 5.0
 
 CHANNEL_NAMES = {"app": "App内“还款”入口", "alipay": "支付宝", "wechat": "微信",
                  "bank_card": "绑定银行卡自动扣款", "bank_transfer": "对公账户转账",
@@ -81,6 +83,7 @@ class ConversationSession:
         self._lock = asyncio.Lock()
         self.ended = False
         self._rng = random.Random(conversation_id)
+        self._loan_cache: tuple[float, tuple[Any, list[Any], bool] | None] | None = None
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -186,24 +189,35 @@ class ConversationSession:
         facts = self._facts(db, conversation, borrower)
         return conversation, state, facts, strategy, borrower
 
+    def _loan_record(self, db: Session, loan_id: str) -> tuple[Any, list[Any], bool] | None:
+        """Terms, payments and pause flag, cached briefly: a chat turn rarely follows a payment
+        by seconds, and re-reading the schedule every turn dominated the turn's cost."""
+        now = time.monotonic()
+        if self._loan_cache is not None and now - self._loan_cache[0] < LOAN_CACHE_S:
+            return self._loan_cache[1]
+        loaded = load_loan(db, loan_id)
+        record = None
+        if loaded is not None:
+            loan = db.get(Loan, loan_id)
+            record = (loaded[0], loaded[1], bool(loan and loan.paused_reason))
+        self._loan_cache = (now, record)
+        return record
+
     def _facts(self, db: Session, conversation: Conversation, borrower: Borrower) -> LoanFacts:
         now = self.services.clock()
         zone = ZoneInfo(borrower.timezone)
         today = now.astimezone(zone).date()
         zero = Decimal(0)
-        loaded = load_loan(db, conversation.loan_id) if conversation.loan_id else None
-        if loaded is None:
+        record = self._loan_record(db, conversation.loan_id) if conversation.loan_id else None
+        if record is None:
             return LoanFacts(borrower_name=borrower.name, dpd=0, bucket="current", overdue=zero,
                              penalty=zero, total_due=zero, outstanding=zero, settle=zero,
                              next_due_date=None, next_due_amount=zero, oldest_due_date=None,
                              annual_rate=zero, penalty_rate_daily=zero, today=today)
-        terms, payments = loaded
+        terms, payments, paused = record
         position: LoanPosition = compute_position(terms, payments, now)
-        loan = db.get(Loan, terms.loan_id)
         overdue = [i for i in position.installments if i.status == "overdue"]
-        recent = db.execute(select(Payment).where(Payment.loan_id == terms.loan_id,
-                                                  Payment.paid_at >= now - timedelta(days=14))
-                            ).scalars().all()
+        recent = [p for p in payments if now - timedelta(days=14) <= p.paid_at <= now]
         return LoanFacts(
             borrower_name=borrower.name, dpd=position.dpd, bucket=position.bucket,
             overdue=position.overdue_amount, penalty=position.penalty,
@@ -212,9 +226,9 @@ class ConversationSession:
             next_due_amount=position.next_due_amount,
             oldest_due_date=overdue[0].due_date if overdue else None,
             annual_rate=terms.annual_rate, penalty_rate_daily=terms.penalty_rate_daily,
-            today=today, paused=bool(loan and loan.paused_reason),
+            today=today, paused=paused,
             recent_payments=tuple(RecentPayment(p.paid_at.astimezone(zone).date(), p.amount,
-                                                p.channel) for p in recent),
+                                                None) for p in recent),
         )
 
     def _values(self, facts: LoanFacts, act_values: dict[str, Any]) -> dict[str, Any]:
@@ -345,6 +359,8 @@ class ConversationSession:
                          ({"truncated": True} if nlu.truncated else {}))
                 decision = DialogueMachine(state, facts, strategy).step(nlu, text)
                 apply_effects(db, conversation, decision.effects, now)
+                if decision.effects:
+                    self._loan_cache = None  # a pause or promise changes what comes next
                 conversation.segment = strategy.segment_for(
                     facts.bucket, state.ability, state.willingness or "unknown").id
                 turns = self._word(db, conversation, state, facts, strategy, decision, seq + 1,

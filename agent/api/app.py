@@ -20,12 +20,14 @@ from agent.api.routes import (
     loans,
     nlu,
     portfolio,
+    reviews,
 )
 from agent.api.ws import chat as chat_ws
 from agent.api.ws import media as media_ws
 from agent.bootstrap import Services
 
 WIDGET_DIR = Path(__file__).resolve().parent / "widget"
+CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 
 
 def create_app(services: Services) -> FastAPI:
@@ -42,8 +44,21 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     for module in (health, portfolio, loans, nlu, chat, conversations, compliance, contact_plan,
-                   calls, chat_ws, media_ws):
+                   calls, chat_ws, media_ws, reviews):
         app.include_router(module.router)
     app.mount("/widget", StaticFiles(directory=WIDGET_DIR, check_dir=False), name="widget")
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True, check_dir=False),
+              name="console")
     app.add_middleware(BodySizeLimit, max_bytes=services.settings.max_body_bytes)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for ``uvicorn --factory`` worker processes (``huikuan serve --workers N``)."""
+    import os
+
+    from agent.bootstrap import build_services
+
+    services = build_services()
+    services.warm_up(voice=os.environ.get("HUIKUAN_SERVE_VOICE", "1") == "1")
+    return create_app(services)

@@ -482,9 +482,12 @@ class DialogueMachine:
             values["amount"] = Decimal(draft["amount"])
         if "date" in draft:
             values["date"] = _fmt_date(date.fromisoformat(draft["date"]))
-        for key in ("count", "per", "waiver", "after_waiver", "days"):
+        for key in ("count", "days"):
             if key in draft:
                 values[key] = draft[key]
+        for key in ("per", "waiver", "after_waiver"):  # money is kept as text in the state
+            if key in draft:
+                values[key] = Decimal(draft[key])
         if "limit_date" in draft:
             values["limit_date"] = _fmt_date(date.fromisoformat(draft["limit_date"]))
         return values
@@ -538,7 +541,7 @@ class DialogueMachine:
         per = _cents(self.facts.total_due / count)
         first = self.facts.today + timedelta(days=min(7, self.segment.promise.max_days_ahead or 7))
         self.state.draft = {"amount": str(per), "date": first.isoformat(), "count": count,
-                            "per": per}
+                            "per": str(per)}
         self.state.pending = "offer_installment"
         decision.say("installment_offer", **self._draft_values())
 
@@ -554,8 +557,8 @@ class DialogueMachine:
             return
         after = self.facts.total_due - waiver
         day = self.facts.today + timedelta(days=max(1, self.segment.promise.max_days_ahead))
-        self.state.draft = {"amount": str(after), "date": day.isoformat(), "waiver": waiver,
-                            "after_waiver": after}
+        self.state.draft = {"amount": str(after), "date": day.isoformat(),
+                            "waiver": str(waiver), "after_waiver": str(after)}
         self.state.pending = "offer_waiver"
         decision.say("waiver_offer", **self._draft_values())
 

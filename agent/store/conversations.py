@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from agent.core.dialogue import Effect
+from agent.store.reviews import reviews_for
 from agent.store.tables import (
     Borrower,
     Callback,
@@ -32,8 +33,13 @@ def next_seq(session: Session, conversation_id: str) -> int:
 
 def add_turn(session: Session, conversation_id: str, seq: int, speaker: str, text: str,
              at: datetime, **fields: Any) -> Turn:
+    # Every defaulted field is given explicitly: pydantic would otherwise inspect the
+    # default factories' signatures on each construction (a measurable cost per turn).
+    values: dict[str, Any] = {"entities": [], "compliance": [], "meta": {}, "intent": None,
+                              "intent_confidence": None, "willingness": None, "act": None}
+    values.update(fields)
     turn = Turn(conversation_id=conversation_id, seq=seq, speaker=speaker, text=text, at=at,
-                **fields)
+                **values)
     session.add(turn)
     return turn
 
@@ -91,7 +97,7 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "ended_at": conversation.ended_at.isoformat() if conversation.ended_at else None,
         "outcome": conversation.outcome, "willingness": conversation.willingness,
         "strategy": conversation.strategy, "segment": conversation.segment,
-        "flags": list(conversation.flags),
+        "flags": list(conversation.flags), "call_id": conversation.call_id,
     }
 
 
@@ -114,4 +120,5 @@ def conversation_detail(session: Session, conversation: Conversation) -> dict[st
                      for p in promises],
         "flag_details": [{"kind": f.kind, "note": f.note, "at": f.created_at.isoformat()}
                          for f in flags],
+        "reviews": reviews_for(session, conversation.id),
     }

@@ -26,6 +26,7 @@ from voice.telephony.twilio_stream import (
     TwilioMediaSink,
     serve_media_stream,
 )
+from voice.turns import TurnConfig
 
 router = APIRouter()
 log = logging.getLogger("huikuan.media")
@@ -150,7 +151,9 @@ async def media_socket(ws: WebSocket) -> None:
         handler = VoiceTurnHandler(services, session, attempt_id)
         recordings = Path(services.settings.data_dir) / "recordings"
         call = VoiceCall(handler, services.recognizer, services.synthesizer, sink,
-                         CallConfig(recording_dir=recordings),
+                         # One more no-input round than reprompts, so the goodbye is spoken.
+                         CallConfig(recording_dir=recordings,
+                                    turns=TurnConfig(max_reprompts=MAX_REPROMPTS + 1)),
                          call_id=session.conversation_id[:16])
         handler.call = call
         handlers.append(handler)

@@ -69,8 +69,9 @@ def _api(base: str, path: str, **params: Any) -> Any:
     return response.json()
 
 
-def _latest_voice_conversation(base: str) -> dict[str, Any]:
-    summary = _api(base, "/api/v1/conversations", loan_id="L001", channel="voice")[0]
+def _call_conversation(base: str, call_sid: str) -> dict[str, Any]:
+    calls = _api(base, "/api/v1/conversations", loan_id="L001", channel="voice")
+    summary = next(c for c in calls if c["call_id"] == call_sid)
     return _api(base, f"/api/v1/conversations/{summary['id']}")
 
 
@@ -81,7 +82,7 @@ def test_mandarin_call_verifies_identity_and_records_a_spoken_promise(
     summary = asyncio.run(run_softphone(base.replace("http", "ws") + "/ws/media", "L001", clips,
                                         out_wav=tmp_path / "agent.wav"))
     assert summary["agent_audio_s"] > 5
-    record = _latest_voice_conversation(base)
+    record = _call_conversation(base, summary["call_sid"])
     agent = [t for t in record["turns"] if t["speaker"] == "agent"]
     borrower = [t for t in record["turns"] if t["speaker"] == "borrower"]
     # The opening (AI + recording disclosure) came first and its delivery was proven by the mark.
@@ -101,9 +102,9 @@ def test_mandarin_call_verifies_identity_and_records_a_spoken_promise(
 def test_operator_message_is_unreachable_and_says_nothing_about_the_debt(
         server: tuple[str, Services]) -> None:
     base, _ = server
-    asyncio.run(run_softphone(base.replace("http", "ws") + "/ws/media", "L001",
-                              [CLIPS / "zh_poweroff.wav"], wait_for_agent=False))
-    record = _latest_voice_conversation(base)
+    summary = asyncio.run(run_softphone(base.replace("http", "ws") + "/ws/media", "L001",
+                                        [CLIPS / "zh_poweroff.wav"], wait_for_agent=False))
+    record = _call_conversation(base, summary["call_sid"])
     assert record["outcome"] in ("unreachable", "voicemail")
     assert all("逾期" not in t["text"] and "元" not in t["text"]
                for t in record["turns"] if t["speaker"] == "agent")

@@ -8,8 +8,6 @@ the EXTRA_* tables are new paraphrases that show the matcher generalises.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from agent.policy.content import (
@@ -669,25 +667,3 @@ def test_us_opening_does_not_require_ai_disclosure_by_default() -> None:
     assert check_utterance(
         "Hi, this is an automated assistant calling from Acme Recovery.", prof, OPEN
     ).allowed
-
-
-# --------------------------------------------------------------------------- speed
-
-
-def test_check_utterance_is_fast() -> None:
-    """< 0.2 ms for a ~60-character sentence (regexes are compiled at load)."""
-    text = (
-        "您好，您的借款已逾期15天，如长期未还，我司可能依法向法院起诉。"
-        "请通过App内官方还款入口还款，如有困难可申请分期。"
-    )
-    assert 55 <= len(text) <= 65
-    for _ in range(200):  # warm up
-        check_utterance(text, CN, VB)
-    n = 2000
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            check_utterance(text, CN, TP)
-        best = min(best, (time.perf_counter() - t0) / n)
-    assert best < 0.0002, f"{best * 1e3:.3f} ms per check"
