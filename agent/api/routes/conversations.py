@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from agent.api.deps import ApiKey, SessionDep
 from agent.store.conversations import conversation_detail, conversation_summary
+from agent.store.reviews import Review, reviewed_ids
 from agent.store.tables import Conversation, Flag
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], dependencies=[ApiKey])
@@ -18,6 +19,7 @@ router = APIRouter(prefix="/api/v1/conversations", tags=["conversations"], depen
 def list_conversations(session: SessionDep, loan_id: str | None = None,
                        borrower_id: str | None = None, flag: str | None = None,
                        outcome: str | None = None, channel: str | None = None,
+                       reviewed: bool | None = None,
                        limit: int = Query(100, ge=1, le=1000),
                        offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
     query = select(Conversation)
@@ -32,8 +34,13 @@ def list_conversations(session: SessionDep, loan_id: str | None = None,
     if flag:
         flagged = select(Flag.conversation_id).where(Flag.kind == flag)
         query = query.where(Conversation.id.in_(flagged))
+    if reviewed is not None:
+        with_review = Conversation.id.in_(select(Review.conversation_id))
+        query = query.where(with_review if reviewed else ~with_review)
     query = query.order_by(Conversation.started_at.desc(), Conversation.id).offset(offset).limit(limit)
-    return [conversation_summary(c) for c in session.execute(query).scalars()]
+    rows = list(session.execute(query).scalars())
+    done = reviewed_ids(session, [c.id for c in rows])
+    return [{**conversation_summary(c), "reviewed": c.id in done} for c in rows]
 
 
 @router.get("/{conversation_id}")

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
+import agent.store.reviews  # noqa: F401  (supervisor reviews, kept out of tables.py)
 import agent.store.tables  # noqa: F401  (registers the tables on the metadata)
 
 config = context.config
