@@ -51,14 +51,17 @@ async def place_call(services: Services, loan_id: str) -> dict[str, Any]:
     settings = services.settings
     stream_url = settings.public_url.replace("http", "ws", 1).rstrip("/") + "/ws/media"
     try:
-        call_id = await provider.dial(to=_e164(phone), from_=settings.twilio_from_number or "",
-                                      stream_url=stream_url,
-                                      params={"loan_id": loan_id, "attempt_id": str(attempt_id)})
+        # Our call id is the attempt's id: /ws/media finds the attempt by it when the call
+        # connects (contract: start.customParameters carries loan_id and call_id).
+        provider_sid = await provider.dial(to=_e164(phone),
+                                           from_=settings.twilio_from_number or "",
+                                           stream_url=stream_url,
+                                           params={"loan_id": loan_id, "call_id": str(attempt_id)})
     except Exception as exc:
         await asyncio.to_thread(_record, services, attempt_id, "failed", reason="dial_failed")
         raise TelephonyUnavailable(f"could not place the call: {exc}") from exc
-    await asyncio.to_thread(_record, services, attempt_id, "dialing", call_id=call_id)
-    return {"call_id": call_id, "loan_id": loan_id, "attempt_id": attempt_id,
+    await asyncio.to_thread(_record, services, attempt_id, "dialing", call_id=provider_sid)
+    return {"call_id": str(attempt_id), "provider_call_sid": provider_sid, "loan_id": loan_id,
             "status": "dialing", "allowed": True, "reason": None}
 
 

@@ -18,7 +18,7 @@ class CallRequest(BaseModel):
     loan_id: str = Field(min_length=1, max_length=64)
 
 
-@router.post("/calls", status_code=201)
+@router.post("/calls")
 async def create_call(body: CallRequest, services: ServicesDep) -> Any:
     try:
         return await place_call(services, body.loan_id)

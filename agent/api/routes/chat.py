@@ -25,7 +25,7 @@ class ChatSessionRequest(BaseModel):
     direction: Literal["inbound", "outbound"] = "inbound"
 
 
-@router.post("/sessions", status_code=201)
+@router.post("/sessions")
 def create_session(body: ChatSessionRequest, session: SessionDep,
                    services: ServicesDep) -> Any:
     if session.get(Borrower, body.borrower_id) is None:

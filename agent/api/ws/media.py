@@ -114,7 +114,7 @@ def _resolve(services: Services, start: StartEvent) -> tuple[str, str, int | Non
         if loan is None:
             raise CallSetupError(f"unknown loan {loan_id!r}")
         attempt_id = None
-        raw_attempt = params.get("attempt_id") or params.get("call_id")
+        raw_attempt = params.get("call_id")
         if raw_attempt and str(raw_attempt).isdigit():
             attempt = db.get(ContactAttempt, int(raw_attempt))
             if attempt is not None and attempt.loan_id == loan_id:

@@ -116,13 +116,14 @@ def test_daily_attempt_cap_counts_every_dial_in_the_database(
     services.clock.when = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
     for attempt in range(1, 7):
         response = loaded.post("/api/v1/calls", json={"loan_id": "L001"})
-        assert response.status_code == 201, (attempt, response.text)
+        assert response.status_code == 200, (attempt, response.text)
     seventh = loaded.post("/api/v1/calls", json={"loan_id": "L001"})
     assert seventh.status_code == 409 and seventh.json()["reason"] == "daily_attempt_cap"
     assert len(twilio) == 6
     form = twilio[0]["form"]
     assert form["To"] == ["+8613812345678"] and "<Connect><Stream" in form["Twiml"][0]
     assert 'name="loan_id" value="L001"' in form["Twiml"][0]
+    assert 'name="call_id" value="' in form["Twiml"][0]
     row = plan(loaded, "2026-11-25T11:30:00+08:00")["L001"]
     assert row["allowed"] is False and row["reason"] == "daily_attempt_cap"
     # The other borrower is not affected, and the next local day starts afresh.
