@@ -67,9 +67,13 @@ def get_recording(conversation_id: str, leg: str, session: SessionDep,
     if not isinstance(stored, str) or not stored:
         raise missing
     data_dir = Path(services.settings.data_dir).resolve()
-    path = Path(stored)
-    path = (path if path.is_absolute() else data_dir / path).resolve()
-    if not path.is_relative_to(data_dir) or path.suffix.lower() != ".wav" or not path.is_file():
+    # Relative paths: to the data dir, or to the working directory (a relative data_dir setting).
+    candidates = [Path(stored)] if Path(stored).is_absolute() else [data_dir / stored,
+                                                                     Path(stored)]
+    path = next((p for p in (c.resolve() for c in candidates)
+                 if p.is_relative_to(data_dir) and p.suffix.lower() == ".wav" and p.is_file()),
+                None)
+    if path is None:
         raise missing
     return FileResponse(path, media_type="audio/wav",
                         filename=f"{conversation_id}-{leg}.wav",

@@ -116,8 +116,10 @@ def _wav(path: Path) -> bytes:
 
 
 def test_recordings_are_streamed_only_from_the_data_dir(loaded: TestClient, services: Services,
-                                                       tmp_path: Path) -> None:
+                                                       tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     data_dir = Path(services.settings.data_dir)
+    monkeypatch.chdir(data_dir.parent)  # a relative data_dir setting stores cwd-relative paths
     inside = _wav(data_dir / "recordings" / "call-1-caller.wav")
     _wav(data_dir / "recordings" / "relative-agent.wav")
     outside = tmp_path / "elsewhere" / "secret.wav"
@@ -126,6 +128,7 @@ def test_recordings_are_streamed_only_from_the_data_dir(loaded: TestClient, serv
     conversation_id = add_conversation(services, "c-voice", recordings={
         "caller": str(data_dir / "recordings" / "call-1-caller.wav"),
         "agent": "recordings/relative-agent.wav",
+        "cwd": f"{data_dir.name}/recordings/relative-agent.wav",
         "outside": str(outside),
         "traversal": str(data_dir / "recordings" / ".." / ".." / "elsewhere" / "secret.wav"),
         "text": str(data_dir / "notes.txt"),
@@ -139,6 +142,7 @@ def test_recordings_are_streamed_only_from_the_data_dir(loaded: TestClient, serv
     assert response.headers["content-type"] == "audio/wav"
     assert response.content == inside
     assert loaded.get(f"{base}/agent").status_code == 200
+    assert loaded.get(f"{base}/cwd").status_code == 200
     for leg in ("outside", "traversal", "text", "gone", "weird", "nope"):
         assert loaded.get(f"{base}/{leg}").status_code == 404, leg
     assert loaded.get("/api/v1/conversations/unknown/recordings/caller").status_code == 404

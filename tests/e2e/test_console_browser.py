@@ -1,0 +1,236 @@
+"""The supervisor console in real headless Chromium against a real uvicorn server.
+
+A borrower chats through ``/ws/chat`` (the ``websockets`` sync client, as a browser would);
+a supervisor then opens ``/console/``, pastes the API key, finds the conversation, reads the
+masked transcript with its labels and submits a review, which the API then returns.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import CONTRACT_DOC, FixedClock
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+API_KEY = "console-e2e-key"
+
+pytestmark = [
+    pytest.mark.e2e, pytest.mark.nlu, pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
+                       reason="needs /usr/bin/chromium and /usr/bin/chromedriver "
+                              "(apt-get install -y chromium chromium-driver)"),
+]
+
+pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.api = httpx.Client(base_url=base, timeout=30.0,
+                                headers={"Authorization": f"Bearer {API_KEY}"})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, nlu_pipeline: Any) -> Iterator[Server]:
+    import uvicorn
+
+    from agent.api.app import create_app
+    from agent.bootstrap import build_services
+    from agent.config.settings import Settings
+
+    data = tmp_path_factory.mktemp("console")
+    services = build_services(
+        Settings(data_dir=data, api_key=API_KEY, database_url=f"sqlite:///{data / 'db.sqlite'}"),
+        nlu=nlu_pipeline, clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
+    port = _free_port()
+    instance = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port,
+                                             log_level="warning"))
+    thread = threading.Thread(target=instance.run, name="uvicorn-console", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not instance.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start")
+        time.sleep(0.05)
+    live = Server(f"http://127.0.0.1:{port}")
+    assert live.api.post("/api/v1/portfolio", json=CONTRACT_DOC).status_code == 200
+    yield live
+    live.api.close()
+    instance.should_exit = True
+    thread.join(timeout=15)
+    services.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    profile = tempfile.mkdtemp(prefix="hk-console-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", f"--user-data-dir={profile}", "--lang=zh-CN"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_window_size(1400, 1000)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def chat_conversation(server: Server, messages: list[str]) -> str:
+    """Talk to the agent over the real websocket; returns the conversation id."""
+    response = server.api.post("/api/v1/chat/sessions",
+                               json={"borrower_id": "B001", "loan_id": "L001"})
+    assert response.status_code in (200, 201), response.text
+    conversation_id = ""
+    url = server.base.replace("http://", "ws://") + "/ws/chat"
+    with connect(url, open_timeout=10, close_timeout=5) as ws:
+        ws.send(json.dumps({"type": "start", "token": response.json()["token"]}))
+        for text in [None, *messages]:
+            if text is not None:
+                ws.send(json.dumps({"type": "message", "text": text}))
+            ws.send(json.dumps({"type": "ping"}))
+            while True:
+                frame = json.loads(ws.recv(timeout=60))
+                assert frame["type"] != "error", frame
+                if frame["type"] == "message":
+                    conversation_id = frame["conversation_id"]
+                if frame["type"] in ("pong", "end"):
+                    break
+    assert conversation_id
+    return conversation_id
+
+
+def wait(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str,
+         timeout: float = 15) -> Any:
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                             ignored_exceptions=(NoSuchElementException,
+                                                 StaleElementReferenceException)).until(condition)
+    except Exception as exc:
+        logs = driver.execute_script(
+            "return [document.getElementById('list-status').textContent,"
+            " document.getElementById('key-error').textContent,"
+            " document.getElementById('review-status').textContent]")
+        raise AssertionError(f"timed out waiting for {what}; page status {logs!r}") from exc
+
+
+def row_for(driver: WebDriver, conversation_id: str) -> Any:
+    rows = driver.find_elements(By.CSS_SELECTOR, f'.conv-row[data-id="{conversation_id}"]')
+    return rows[0] if rows else None
+
+
+def test_supervisor_reads_masked_transcript_and_reviews(browser: WebDriver,
+                                                        server: Server) -> None:
+    conversation_id = chat_conversation(server, ["我现在一共欠你们多少钱，我手机号13812345678"])
+    stored = server.api.get(f"/api/v1/conversations/{conversation_id}").json()
+    borrower_turn = next(t for t in stored["turns"] if t["speaker"] == "borrower")
+    assert borrower_turn["text"] == "我现在一共欠你们多少钱，我手机号138****5678"
+    assert borrower_turn["intent"] == "ask_balance"
+
+    browser.get(server.base + "/console/")
+    key_input = wait(browser, lambda d: d.find_element(By.ID, "key-input"), "the key form")
+    assert key_input.is_displayed() and not browser.find_element(By.ID, "app").is_displayed()
+
+    # A wrong key is refused and asked for again.
+    key_input.send_keys("not-the-key")
+    browser.find_element(By.ID, "key-save").click()
+    wait(browser, lambda d: d.find_element(By.ID, "key-error").is_displayed(), "key error")
+    assert "无效" in browser.find_element(By.ID, "key-error").text
+    assert browser.execute_script("return sessionStorage.length") == 0
+
+    browser.find_element(By.ID, "key-input").send_keys(API_KEY)
+    browser.find_element(By.ID, "key-save").click()
+    row = wait(browser, lambda d: row_for(d, conversation_id), "the conversation in the list")
+    assert browser.execute_script("return Object.values(sessionStorage)") == [API_KEY]
+    cells = row.find_elements(By.TAG_NAME, "td")
+    assert [cells[2].text, cells[3].text] == ["L001", "B001"]
+    assert cells[1].text == "在线" and cells[6].text == "未审核"
+
+    # The key survives a reload within the tab.
+    browser.refresh()
+    row = wait(browser, lambda d: row_for(d, conversation_id), "the list after reload")
+
+    # Flag filter: the conversation carries no dispute flag, so it disappears and comes back.
+    browser.find_element(By.CSS_SELECTOR, '.flag-filter[data-flag="dispute"]').click()
+    wait(browser, lambda d: row_for(d, conversation_id) is None
+         and "没有" in d.find_element(By.ID, "list-status").text, "dispute filter")
+    browser.find_element(By.CSS_SELECTOR, '.flag-filter[data-flag=""]').click()
+    wait(browser, lambda d: d.find_element(By.ID, "conv-list").get_attribute("data-flag") == ""
+         and row_for(d, conversation_id), "all conversations again")
+    search = browser.find_element(By.ID, "search")
+    search.send_keys("B001\n")
+    wait(browser, lambda d: d.find_element(By.ID, "conv-list").get_attribute("data-q") == "B001",
+         "search by borrower")
+    row = row_for(browser, conversation_id)
+
+    row.click()
+    wait(browser, lambda d: d.find_element(By.ID, "detail-body").get_attribute(
+        "data-conversation-id") == conversation_id, "the conversation detail")
+    turns = browser.find_elements(By.CSS_SELECTOR, "#transcript .turn")
+    assert turns[0].get_attribute("data-speaker") == "agent"
+    borrower = browser.find_element(By.CSS_SELECTOR, "#transcript .turn-borrower")
+    assert borrower.find_element(By.CLASS_NAME, "turn-text").text == borrower_turn["text"]
+    assert "13812345678" not in browser.find_element(By.ID, "transcript").text
+    intent = borrower.find_element(By.CSS_SELECTOR, ".chip.intent").text
+    assert "ask_balance" in intent and "询问欠款" in intent
+    assert borrower.find_element(By.CSS_SELECTOR, ".chip.will").text
+    assert borrower.find_element(By.TAG_NAME, "time").get_attribute("datetime") == \
+        borrower_turn["at"]
+    assert browser.find_element(By.ID, "d-recordings").text == "无录音"
+    assert "尚未审核" in browser.find_element(By.ID, "d-reviews").text
+
+    browser.find_element(By.ID, "verdict-issue").click()
+    note = '语气可以更温和 <img src=x onerror="window.__pwned=1">'
+    browser.find_element(By.ID, "review-note").send_keys(note)
+    reviewer = browser.find_element(By.ID, "review-reviewer")
+    reviewer.clear()
+    reviewer.send_keys("王主管")
+    browser.find_element(By.ID, "review-submit").click()
+    wait(browser, lambda d: "已提交" in d.find_element(By.ID, "review-status").text,
+         "review confirmation")
+    shown = browser.find_element(By.CSS_SELECTOR, '#d-reviews .review[data-verdict="issue"]')
+    assert shown.find_element(By.CLASS_NAME, "review-note").get_attribute("textContent") == note
+    assert shown.find_elements(By.TAG_NAME, "img") == []
+    assert browser.execute_script("return window.__pwned === undefined")
+    wait(browser, lambda d: row_for(d, conversation_id).find_elements(By.TAG_NAME, "td")[6].text
+         == "已审核", "the list marks it reviewed")
+
+    reviews = server.api.get(f"/api/v1/conversations/{conversation_id}").json()["reviews"]
+    assert [(r["verdict"], r["note"], r["reviewer"]) for r in reviews] == [
+        ("issue", note, "王主管")]
+
+    # Unreviewed-only view no longer lists it.
+    browser.find_element(By.ID, "filter-unreviewed").click()
+    wait(browser, lambda d: row_for(d, conversation_id) is None, "unreviewed filter")
