@@ -60,6 +60,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         console.print(f"[bold yellow]Generated API key[/] (stored in {services.settings.data_dir}"
                       f"/api_key, shown once):\n{services.api_key}")
     console.print(f"database: {services.engine.url.render_as_string(hide_password=True)}")
+    from agent.retention import purge_recordings
+
+    settings = services.settings
+    purged = purge_recordings(services.engine, settings.data_dir,
+                              settings.recordings_retention_days, services.clock())
+    if purged:
+        console.print(f"recordings past {settings.recordings_retention_days} days deleted: {purged}")
     try:
         services.warm_up(voice=voice)
     except Exception as exc:  # noqa: BLE001 - start-up must fail with a readable message
