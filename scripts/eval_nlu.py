@@ -57,7 +57,7 @@ def evaluate(split: str, model_dir: Path | None = None) -> dict:
         "per_willingness_f1": f1_per_class(gw, pw, LABELS["willingness"]),
         "intent_confusions": top_confusions(gi, pi, 15),
         "willingness_confusions": top_confusions(gw, pw, 8),
-        "stage2_fraction": sum(1 for x in results if x.extra.get("stage") == 2) / len(rows),
+        "stages": dict(Counter(int(x.extra.get("stage", 0)) for x in results)),
         "seconds": elapsed,
         "rows": rows,
         "predictions": list(zip(pi, pw, strict=True)),
@@ -88,7 +88,11 @@ def main() -> None:
         f"entities     P {e['precision']:.4f}  R {e['recall']:.4f}  F1 {e['f1']:.4f}  "
         f"(gold {e['n_gold']})"
     )
-    print(f"E5 stage used on {r['stage2_fraction']:.1%}; {r['n'] / r['seconds']:.0f} utt/s batched")
+    stages = " ".join(f"{k}:{v / r['n']:.0%}" for k, v in sorted(r["stages"].items()))
+    print(
+        f"cascade stages (1 n-gram, 2 +transformer, 3 +E5) {stages}; "
+        f"{r['n'] / r['seconds']:.0f} utt/s batched"
+    )
     print("\ntop intent confusions (gold → predicted: count)")
     for g, p, n in r["intent_confusions"]:
         print(f"  {g:22s} → {p:22s} {n}")

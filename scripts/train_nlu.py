@@ -203,18 +203,19 @@ def main() -> None:
         report[name] = {"dev": sd, "test": st}
         log(f"  {name:12s} dev {fmt(sd)}" + (f" || test {fmt(st)}" if st else ""))
 
-    # --- choose mixing weights + threshold on dev -------------------------------------------
+    # --- choose mixing weights, thresholds and temperatures on dev ---------------------------
+    cfg_c = CascadeConfig(use_e5=False)
+    cfg_c.t_ngram = {h: fit_temperature(comp_dev["ngram"][h], gold_dev[h]) for h in HEADS}
     best = None
     for w_ngram in np.linspace(0, 1, 11):
         c = CascadeConfig(w_ngram=float(w_ngram), use_e5=False)
         s = score(dev, {h: softmax(v) for h, v in mix_fast(comp_dev, c).items()})
         if best is None or objective(s) > objective(best[1]):
             best = (float(w_ngram), s)
-    w_ngram = best[0]
-    cfg_c = CascadeConfig(w_ngram=w_ngram, use_e5=False)
+    cfg_c.w_ngram = best[0]
     fast_dev = mix_fast(comp_dev, cfg_c)
     cfg_c.t_fast = {h: fit_temperature(fast_dev[h], gold_dev[h]) for h in HEADS}
-    log(f"fast ensemble w_ngram={w_ngram:.1f}: dev {fmt(best[1])}")
+    log(f"n-gram + transformer w_ngram={cfg_c.w_ngram:.1f}: dev {fmt(best[1])}")
     if e5 is not None:
         best_full = None
         for w_e5 in np.linspace(0, 1, 11):
@@ -225,56 +226,60 @@ def main() -> None:
         cfg_c.w_e5 = best_full[0]
         full = mix_full(fast_dev, comp_dev["e5"], cfg_c)
         cfg_c.t_full = {h: fit_temperature(full[h], gold_dev[h]) for h in HEADS}
-        log(f"full ensemble (E5 always) w_e5={cfg_c.w_e5:.1f}: dev {fmt(best_full[1])}")
+        log(f"all three (E5 always) w_e5={cfg_c.w_e5:.1f}: dev {fmt(best_full[1])}")
         cfg_c.use_e5 = True
         best_thr = None
         for thr in np.linspace(0.3, 0.98, 35):
             cfg_c.threshold = float(thr)
-            probs, unsure = cascade_probs(comp_dev, cfg_c)
-            if unsure.mean() > MAX_E5_FRACTION:
+            probs, stage = cascade_probs(comp_dev, cfg_c)
+            if (stage == 3).mean() > MAX_E5_FRACTION:
                 continue
             s = score(dev, probs)
             if best_thr is None or objective(s) > objective(best_thr[1]) + 1e-9:
-                best_thr = (float(thr), s, float(unsure.mean()))
-        if best_thr is None or best_thr[0] <= 0.3 and objective(best_thr[1]) <= objective(best[1]):
+                best_thr = (float(thr), s, float((stage == 3).mean()))
+        if best_thr is None or objective(best_thr[1]) <= objective(best[1]):
             cfg_c.use_e5 = False
-            log("cascade: E5 stage does not help on dev within the latency budget; disabled")
+            log("E5 stage does not help on dev within the latency budget; disabled")
         else:
             cfg_c.threshold = best_thr[0]
             log(
-                f"cascade threshold {best_thr[0]:.2f}: E5 on {best_thr[2]:.0%} of dev; "
+                f"E5 threshold {best_thr[0]:.2f}: E5 on {best_thr[2]:.0%} of dev; "
                 f"dev {fmt(best_thr[1])}"
             )
-            if objective(best_thr[1]) < objective(best[1]):
-                cfg_c.use_e5 = False
-                log("cascade worse than the fast ensemble on dev; E5 stage disabled")
+    # stage-1 exit: skip the transformer when the n-gram model alone is confident enough,
+    # as long as dev quality stays within 0.002 of the full cascade
+    ref_obj = objective(score(dev, cascade_probs(comp_dev, cfg_c)[0]))
+    chosen = (2.0, 0.0)
+    for thr in sorted(np.linspace(0.5, 0.99, 50), reverse=True):
+        c = CascadeConfig(**{**asdict(cfg_c), "ngram_threshold": float(thr)})
+        probs, stage = cascade_probs(comp_dev, c)
+        if objective(score(dev, probs)) >= ref_obj - 0.002:
+            chosen = (float(thr), float((stage == 1).mean()))
+    cfg_c.ngram_threshold = chosen[0]
+    log(f"n-gram exit threshold {chosen[0]:.2f}: {chosen[1]:.0%} of dev stop at stage 1")
 
     # --- final figures --------------------------------------------------------------------
+    variants = {
+        "ngram+transformer": {"use_e5": False, "ngram_threshold": 2.0},
+        "all_three": {"use_e5": True, "threshold": 2.0, "ngram_threshold": 2.0},
+        "final_cascade": {},
+    }
     for name, comp in (("dev", comp_dev), ("test", comp_test)):
         if comp is None:
             continue
         split = dev if name == "dev" else test
-        c_fast = CascadeConfig(**{**asdict(cfg_c), "use_e5": False})
-        probs_fast, _ = cascade_probs(comp, c_fast)
-        report.setdefault("fast_ensemble", {})[name] = score(split, probs_fast)
-        if e5 is not None:
-            c_all = CascadeConfig(**{**asdict(cfg_c), "use_e5": True, "threshold": 2.0})
-            report.setdefault("full_ensemble", {})[name] = score(
-                split, cascade_probs(comp, c_all)[0]
-            )
-            c_cas = CascadeConfig(**{**asdict(cfg_c), "use_e5": True})
-            probs_cas, unsure = cascade_probs(comp, c_cas)
-            report.setdefault("cascade", {})[name] = {
-                **score(split, probs_cas),
-                "e5_fraction": float(unsure.mean()),
-            }
-        probs_final, _ = cascade_probs(comp, cfg_c)
         gold = {h: np.array([LABELS[h].index(r[h]) for r in split]) for h in HEADS}
-        report.setdefault("final", {})[name] = {
-            **score(split, probs_final),
-            "intent_ece": ece(probs_final["intent"], gold["intent"]),
-            "will_ece": ece(probs_final["willingness"], gold["willingness"]),
-        }
+        for vname, override in variants.items():
+            if e5 is None and vname == "all_three":
+                continue
+            c = CascadeConfig(**{**asdict(cfg_c), **override})
+            probs, stage = cascade_probs(comp, c)
+            report.setdefault(vname, {})[name] = {
+                **score(split, probs),
+                "stage_fractions": {int(k): float((stage == k).mean()) for k in (1, 2, 3)},
+                "intent_ece": ece(probs["intent"], gold["intent"]),
+                "will_ece": ece(probs["willingness"], gold["willingness"]),
+            }
 
     # --- write artefacts ----------------------------------------------------------------
     out: Path = args.out
