@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -75,7 +76,8 @@ def huikuan_cmd() -> list[str]:
     return [found] if found else [sys.executable, "-m", "agent.cli"]
 
 
-def start_server(borrowers: int, port: int, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(borrowers: int, port: int, workdir: Path,
+                 workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     """Seed demo data and start ``huikuan serve`` in its own process; returns it and its key."""
     env = {**os.environ, "HUIKUAN_DATA_DIR": str(workdir / "data")}
     env.pop("HUIKUAN_DATABASE_URL", None)
@@ -84,7 +86,8 @@ def start_server(borrowers: int, port: int, workdir: Path) -> tuple[subprocess.P
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     api_key = env.get("HUIKUAN_API_KEY") or (workdir / "data" / "api_key").read_text().strip()
     log = (workdir / "server.log").open("wb")
-    proc = subprocess.Popen([*huikuan_cmd(), "serve", "--port", str(port), "--no-voice"],
+    proc = subprocess.Popen([*huikuan_cmd(), "serve", "--port", str(port), "--no-voice",
+                             "--workers", str(workers)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     return proc, api_key
 
@@ -127,6 +130,19 @@ async def recv_json(ws: Any, wait_s: float) -> dict[str, Any]:
     return frame if isinstance(frame, dict) else {}
 
 
+THINK_S = 0.0  # mean pause between the agent's reply and the borrower's next message
+
+
+async def think(first: bool = False) -> None:
+    """A borrower reading and typing: uniform 0.5–1.5 × THINK_S (0 ⇒ closed loop, no pause).
+
+    The first pause is drawn over the whole interval so conversations do not fire in step.
+    """
+    if THINK_S > 0:
+        await asyncio.sleep(random.uniform(0, 1.5 * THINK_S) if first else
+                            random.uniform(0.5 * THINK_S, 1.5 * THINK_S))
+
+
 async def chat_conversation(url: str, token: str, messages: int, offset: int, run: Run,
                             go: asyncio.Event, ready: Callable[[], None], wait_s: float) -> None:
     """Open, start, wait for the opening; then (after ``go``) send messages one by one."""
@@ -144,6 +160,7 @@ async def chat_conversation(url: str, token: str, messages: int, offset: int, ru
             ready()
             await go.wait()
             for k in range(messages):
+                await think(first=k == 0)
                 text = BORROWER_LINES[(offset + k) % len(BORROWER_LINES)]
                 t0 = time.perf_counter()
                 await ws.send(json.dumps({"type": "message", "text": text}, ensure_ascii=False))
@@ -183,6 +200,7 @@ async def echo_conversation(url: str, token: str, messages: int, offset: int, ru
             ready()
             await go.wait()
             for k in range(messages):
+                await think(first=k == 0)
                 text = BORROWER_LINES[(offset + k) % len(BORROWER_LINES)]
                 t0 = time.perf_counter()
                 await ws.send(json.dumps({"type": "message", "text": text}, ensure_ascii=False))
@@ -226,8 +244,8 @@ async def load(conversation: Conversation, url: str, tokens: list[str], messages
 def report(chat: Run, echo: Run, sessions: int, messages: int, log: Path | None) -> None:
     head = f"{'path':<10}{'msgs':>7}{'errors':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}" \
            f"{'max ms':>9}{'msg/s':>9}"
-    print(f"\n{sessions} concurrent conversations x {messages} messages "
-          f"(send → first agent reply)\n{head}\n{'-' * len(head)}")
+    print(f"\n{sessions} concurrent conversations x {messages} messages, think time "
+          f"{THINK_S:g} s (send → first agent reply)\n{head}\n{'-' * len(head)}")
     for name, run in (("/ws/chat", chat), ("/ws/echo", echo)):
         n = len(run.latencies)
         rate = n / run.wall_s if run.wall_s else float("nan")
@@ -270,7 +288,12 @@ def main() -> None:
     parser.add_argument("--borrowers", type=int, default=300, help="demo borrowers to seed/use")
     parser.add_argument("--timeout", type=float, default=60.0, help="per-reply timeout (s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean seconds a borrower pauses between messages (0: closed loop)")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     args = parser.parse_args()
+    global THINK_S
+    THINK_S = args.think
     runner: Callable[[Awaitable[None]], None] = asyncio.run  # type: ignore[assignment]
     with suppress(ImportError):
         import uvloop
@@ -291,7 +314,7 @@ def main() -> None:
             wait_healthy(base, None, None, 10)
         else:
             port = free_port()
-            proc, key = start_server(args.borrowers, port, workdir)
+            proc, key = start_server(args.borrowers, port, workdir, args.workers)
             base, log = f"http://127.0.0.1:{port}", workdir / "server.log"
             print(f"server pid {proc.pid} on {base} (log {log})", flush=True)
             wait_healthy(base, proc, log)
