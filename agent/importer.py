@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import re
 from collections import defaultdict
@@ -106,6 +107,9 @@ def import_document(engine: Engine, raw: dict[str, Any], origin: dict[str, list[
     total = len(borrowers) + len(loans) + len(payments)
     counts = UpsertCounts()
     done = 0
+    # Millions of short-lived, acyclic objects: cyclic GC passes over them would only cost time.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         with session_scope(engine) as session:
             parts = [{"borrowers": borrowers[i:i + batch_loans]}
@@ -114,15 +118,18 @@ def import_document(engine: Engine, raw: dict[str, Any], origin: dict[str, list[
             parts += [{"payments": payments[i:i + batch_loans]}
                       for i in range(0, len(payments), batch_loans)]
             offsets = {"borrowers": 0, "loans": 0, "payments": 0}
+            written: tuple[set[str], set[str]] = (set(), set())
             for part in parts:
                 section = next(iter(part))
                 try:
-                    # Earlier batches are flushed, so later ones see their ids as known.
-                    known_b, known_l = referenced_unknowns(session, part)
+                    # Earlier batches are written, so later ones see their ids as known.
+                    known_b, known_l = referenced_unknowns(session, part, written)
                     doc = validate_document(part, known_b, known_l)
                 except PortfolioError as exc:
                     raise _shift(exc, section, offsets[section]) from None
                 counts.add(upsert_document(session, doc))
+                written[0].update(b["id"] for b in doc["borrowers"])
+                written[1].update(loan["id"] for loan in doc["loans"])
                 session.flush()
                 offsets[section] += len(part[section])
                 done += len(part[section])
@@ -131,6 +138,9 @@ def import_document(engine: Engine, raw: dict[str, Any], origin: dict[str, list[
             _check_duplicates_across_batches(raw)
     except PortfolioError as exc:
         raise ImportError_("; ".join(_locate(e, origin, raw) for e in exc.errors[:10])) from None
+    finally:
+        if collecting:
+            gc.enable()
     return counts
 
 

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from agent.core.positions import InstallmentTerms, LoanTerms, PaymentRecord
 from agent.portfolio import PortfolioDocument
 from agent.store.tables import Borrower, Installment, Loan, Payment, utcnow
-
-BATCH = 2000
 
 
 @dataclass
@@ -37,22 +35,6 @@ class UpsertCounts:
         return dict(self.__dict__)
 
 
-def _chunks(rows: Sequence[dict[str, Any]], size: int = BATCH) -> Iterator[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
-def _upsert(session: Session, table: Any, rows: Sequence[dict[str, Any]], key: str) -> None:
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    for chunk in _chunks(rows):
-        statement = insert(table)
-        updates = {c: statement.excluded[c] for c in chunk[0] if c != key}
-        session.execute(statement.on_conflict_do_update(index_elements=[key], set_=updates), chunk)
-
-
 def existing_ids(session: Session, model: Any, ids: Iterable[str]) -> set[str]:
     wanted = list(set(ids))
     found: set[str] = set()
@@ -62,8 +44,13 @@ def existing_ids(session: Session, model: Any, ids: Iterable[str]) -> set[str]:
     return found
 
 
-def referenced_unknowns(session: Session, raw: Any) -> tuple[set[str], set[str]]:
-    """Ids the document references but does not define, that already exist in the database."""
+def referenced_unknowns(session: Session, raw: Any, written: tuple[set[str], set[str]] | None = None,
+                        ) -> tuple[set[str], set[str]]:
+    """Ids the document references but does not define, that already exist in the database.
+
+    ``written`` holds borrower and loan ids this transaction has already written (earlier
+    batches of one import); they count as existing without asking the database again.
+    """
     if not isinstance(raw, dict):
         return set(), set()
 
@@ -73,39 +60,114 @@ def referenced_unknowns(session: Session, raw: Any) -> tuple[set[str], set[str]]
 
     borrowers = ids("loans", "borrower_id") - ids("borrowers", "id")
     loans = ids("payments", "loan_id") - ids("loans", "id")
-    return existing_ids(session, Borrower, borrowers), existing_ids(session, Loan, loans)
+    done_b, done_l = written or (set(), set())
+    return ((borrowers & done_b) | existing_ids(session, Borrower, borrowers - done_b),
+            (loans & done_l) | existing_ids(session, Loan, loans - done_l))
+
+
+_BORROWER_COLS = ("id", "name", "phone", "timezone", "emergency_contacts", "ability", "updated_at")
+_LOAN_COLS = ("id", "borrower_id", "principal", "annual_rate", "penalty_rate_daily",
+              "disbursed_on", "updated_at")
+_INSTALLMENT_COLS = ("loan_id", "seq", "due_date", "principal", "interest", "fee")
+_PAYMENT_COLS = ("id", "loan_id", "amount", "paid_at", "channel")
+# Columns an upsert leaves alone on an existing row (a borrower's ability tier is ours, not the
+# lender's); they are only written when the row is new.
+_KEEP_ON_UPDATE = {"id", "ability"}
 
 
 def upsert_document(session: Session, doc: PortfolioDocument) -> UpsertCounts:
-    """Idempotent by the lender's ids; a loan's schedule is replaced by the one sent."""
-    now = utcnow()
-    _upsert(session, Borrower.__table__, [
-        {"id": b.id, "name": b.name, "phone": b.phone, "timezone": b.timezone,
-         "emergency_contacts": [c.model_dump() for c in b.emergency_contacts], "updated_at": now}
-        for b in doc.borrowers
-    ], "id")
-    _upsert(session, Loan.__table__, [
-        {"id": loan.id, "borrower_id": loan.borrower_id, "principal": loan.principal,
-         "annual_rate": loan.annual_rate, "penalty_rate_daily": loan.penalty_rate_daily,
-         "disbursed_on": loan.disbursed_on, "updated_at": now}
-        for loan in doc.loans
-    ], "id")
-    loan_ids = [loan.id for loan in doc.loans]
-    for start in range(0, len(loan_ids), 900):
-        session.execute(delete(Installment).where(Installment.loan_id.in_(loan_ids[start:start + 900])))
-    installment_rows = [
-        {"loan_id": loan.id, "seq": i.seq, "due_date": i.due_date, "principal": i.principal,
-         "interest": i.interest, "fee": i.fee}
-        for loan in doc.loans for i in loan.installments
-    ]
-    for chunk in _chunks(installment_rows, 5000):
-        session.execute(Installment.__table__.insert(), chunk)
-    _upsert(session, Payment.__table__, [
-        {"id": p.id, "loan_id": p.loan_id, "amount": p.amount,
-         "paid_at": p.paid_at.astimezone(UTC), "channel": p.channel}
-        for p in doc.payments
-    ], "id")
-    return UpsertCounts(len(doc.borrowers), len(doc.loans), len(installment_rows), len(doc.payments))
+    """Idempotent by the lender's ids; a loan's schedule is replaced by the one sent.
+
+    Rows go straight to the driver (``executemany`` on SQLite, ``COPY`` on PostgreSQL) inside
+    the session's transaction, converted the way the column types would convert them.
+    """
+    connection = session.connection()
+    write = _write_postgresql if connection.dialect.name == "postgresql" else _write_sqlite
+    write(connection, doc, utcnow())
+    loans = doc["loans"]
+    return UpsertCounts(len(doc["borrowers"]), len(loans),
+                        sum(len(loan["installments"]) for loan in loans), len(doc["payments"]))
+
+
+def _upsert_sql(table: str, columns: Sequence[str], source: str) -> str:
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in _KEEP_ON_UPDATE)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) {source} "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}")
+
+
+def _write_sqlite(connection: Connection, doc: PortfolioDocument, now: datetime) -> None:
+    """Rows as ExactDecimal (text), Date (ISO text) and UTCDateTime (naive UTC text) store them."""
+
+    # ``astimezone(UTC)`` would ask the tzinfo twice; one ``utcoffset`` gives the same instant.
+    def stamp(moment: datetime) -> str:
+        return (moment.replace(tzinfo=None) - moment.utcoffset()).isoformat(" ", "microseconds")
+
+    def run(table: str, columns: Sequence[str], rows: list[tuple], upsert: bool = True) -> None:
+        if not rows:
+            return
+        values = f"VALUES ({', '.join('?' * len(columns))})"
+        sql = (_upsert_sql(table, columns, values) if upsert
+               else f"INSERT INTO {table} ({', '.join(columns)}) {values}")
+        connection.exec_driver_sql(sql, rows)
+
+    updated, dumps, loans = stamp(now), json.dumps, doc["loans"]
+    run("borrowers", _BORROWER_COLS, [
+        (b["id"], b["name"], b["phone"], b["timezone"], dumps(b["emergency_contacts"]), "normal",
+         updated) for b in doc["borrowers"]])
+    run("loans", _LOAN_COLS, [
+        (loan["id"], loan["borrower_id"], str(loan["principal"]), str(loan["annual_rate"]),
+         str(loan["penalty_rate_daily"]), loan["disbursed_on"].isoformat(), updated)
+        for loan in loans])
+    for start in range(0, len(loans), 900):
+        chunk = tuple(loan["id"] for loan in loans[start:start + 900])
+        connection.exec_driver_sql(
+            f"DELETE FROM installments WHERE loan_id IN ({', '.join('?' * len(chunk))})", chunk)
+    run("installments", _INSTALLMENT_COLS, [
+        (loan_id, i["seq"], i["due_date"].isoformat(), str(i["principal"]), str(i["interest"]),
+         str(i["fee"]))
+        for loan in loans for loan_id in (loan["id"],) for i in loan["installments"]], upsert=False)
+    run("payments", _PAYMENT_COLS, [
+        (p["id"], p["loan_id"], str(p["amount"]), stamp(p["paid_at"]), p["channel"])
+        for p in doc["payments"]])
+
+
+def _write_postgresql(connection: Connection, doc: PortfolioDocument, now: datetime) -> None:
+    """``COPY`` rows in: straight into installments, via a staging table for the upserts."""
+    cursor = connection.connection.cursor()  # the psycopg cursor, in the session's transaction
+
+    def copy(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as out:
+            for row in rows:
+                out.write_row(row)
+
+    def upsert(table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        if not rows:
+            return
+        staging = f"_import_{table}"
+        cursor.execute(f"CREATE TEMP TABLE {staging} (LIKE {table}) ON COMMIT DROP")
+        copy(staging, columns, rows)
+        cursor.execute(_upsert_sql(table, columns, f"SELECT {', '.join(columns)} FROM {staging}"))
+        cursor.execute(f"DROP TABLE {staging}")
+
+    dumps, loans = json.dumps, doc["loans"]
+    try:
+        upsert("borrowers", _BORROWER_COLS, [
+            (b["id"], b["name"], b["phone"], b["timezone"], dumps(b["emergency_contacts"]),
+             "normal", now) for b in doc["borrowers"]])
+        upsert("loans", _LOAN_COLS, [
+            (loan["id"], loan["borrower_id"], loan["principal"], loan["annual_rate"],
+             loan["penalty_rate_daily"], loan["disbursed_on"], now) for loan in loans])
+        if loans:
+            cursor.execute("DELETE FROM installments WHERE loan_id = ANY(%s)",
+                           ([loan["id"] for loan in loans],))
+            copy("installments", _INSTALLMENT_COLS, (
+                (loan_id, i["seq"], i["due_date"], i["principal"], i["interest"], i["fee"])
+                for loan in loans for loan_id in (loan["id"],) for i in loan["installments"]))
+        upsert("payments", _PAYMENT_COLS, [
+            (p["id"], p["loan_id"], p["amount"], p["paid_at"].astimezone(UTC), p["channel"])
+            for p in doc["payments"]])
+    finally:
+        cursor.close()
 
 
 def _terms(loan: Loan, timezone: str, installments: Iterable[Installment]) -> LoanTerms:
@@ -136,8 +198,17 @@ def load_loan(session: Session, loan_id: str) -> tuple[LoanTerms, list[PaymentRe
     return _terms(loan, timezone, installments), [_payment_record(p) for p in payments]
 
 
+_INSTALLMENT_TERMS = select(Installment.loan_id, Installment.seq, Installment.due_date,
+                            Installment.principal, Installment.interest, Installment.fee)
+_PAYMENT_RECORDS = select(Payment.loan_id, Payment.id, Payment.amount, Payment.paid_at)
+
+
 def iter_loans(session: Session, batch: int = 5000) -> Iterator[tuple[Loan, Borrower, LoanTerms, list[PaymentRecord]]]:
-    """Every loan with its borrower, terms and payments, fetched in batches (portfolio planning)."""
+    """Every loan with its borrower, terms and payments, fetched in batches (portfolio planning).
+
+    Installments and payments are read as plain rows, not ORM objects: a portfolio has ten
+    times as many of them as loans, and only their terms are needed.
+    """
     last_id = ""
     while True:
         rows = session.execute(
@@ -147,12 +218,24 @@ def iter_loans(session: Session, batch: int = 5000) -> Iterator[tuple[Loan, Borr
         if not rows:
             return
         ids = [loan.id for loan, _ in rows]
-        installments: dict[str, list[Installment]] = defaultdict(list)
-        for inst in session.execute(select(Installment).where(Installment.loan_id.in_(ids))).scalars():
-            installments[inst.loan_id].append(inst)
+        installments: dict[str, list[InstallmentTerms]] = defaultdict(list)
+        for loan_id, seq, due, principal, interest, fee in session.execute(
+                _INSTALLMENT_TERMS.where(Installment.loan_id.in_(ids))):
+            installments[loan_id].append(InstallmentTerms(seq, due, principal, interest, fee))
         payments: dict[str, list[PaymentRecord]] = defaultdict(list)
-        for pay in session.execute(select(Payment).where(Payment.loan_id.in_(ids))).scalars():
-            payments[pay.loan_id].append(_payment_record(pay))
+        for loan_id, payment_id, amount, paid_at in session.execute(
+                _PAYMENT_RECORDS.where(Payment.loan_id.in_(ids))):
+            payments[loan_id].append(PaymentRecord(payment_id, amount, paid_at))
         for loan, borrower in rows:
-            yield loan, borrower, _terms(loan, borrower.timezone, installments[loan.id]), payments[loan.id]
+            terms = LoanTerms(
+                loan_id=loan.id, borrower_id=loan.borrower_id, principal=loan.principal,
+                annual_rate=loan.annual_rate, penalty_rate_daily=loan.penalty_rate_daily,
+                disbursed_on=loan.disbursed_on, timezone=borrower.timezone,
+                installments=tuple(sorted(installments[loan.id], key=_by_seq)),
+            )
+            yield loan, borrower, terms, payments[loan.id]
         last_id = ids[-1]
+
+
+def _by_seq(terms: InstallmentTerms) -> int:
+    return terms.seq
