@@ -314,7 +314,8 @@ class ConversationSession:
         with session_scope(self.services.engine) as db:
             conversation, state, facts, strategy, _ = self._context(db)
             conversation.segment = strategy.segment_for(facts.bucket, state.ability).id
-            decision = DialogueMachine(state, facts, strategy).opening()
+            decision = DialogueMachine(state, facts, strategy,
+                                       self.services.settings.payment_channels).opening()
             turns = self._word(db, conversation, state, facts, strategy, decision,
                                next_seq(db, conversation.id), now)
             self._finish(conversation, state, now, None)
@@ -357,7 +358,8 @@ class ConversationSession:
                          entities=[e.as_dict() for e in nlu.entities],
                          meta={k: v for k, v in meta.items() if k != "dtmf"} |
                          ({"truncated": True} if nlu.truncated else {}))
-                decision = DialogueMachine(state, facts, strategy).step(nlu, text)
+                decision = DialogueMachine(state, facts, strategy,
+                                       self.services.settings.payment_channels).step(nlu, text)
                 apply_effects(db, conversation, decision.effects, now)
                 if decision.effects:
                     self._loan_cache = None  # a pause or promise changes what comes next

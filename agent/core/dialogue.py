@@ -194,10 +194,13 @@ def _count_from(text: str) -> int | None:
 class DialogueMachine:
     """One conversation's decisions. Construct per turn; it mutates the state it is given."""
 
-    def __init__(self, state: DialogueState, facts: LoanFacts, strategy: SegmentChooser) -> None:
+    def __init__(self, state: DialogueState, facts: LoanFacts, strategy: SegmentChooser,
+                 payment_channels: tuple[str, ...] = ("app", "alipay", "wechat", "bank_transfer")
+                 ) -> None:
         self.state = state
         self.facts = facts
         self.strategy = strategy
+        self.payment_channels = payment_channels
 
     @property
     def segment(self) -> SegmentView:
@@ -413,7 +416,7 @@ class DialogueMachine:
     def _payment_method(self, nlu: NluResult, text: str, decision: Decision) -> None:
         channel = nlu.first("channel")
         if channel is not None:
-            decision.say("payment_channel_ok" if channel.value in _channels_hint(self) else
+            decision.say("payment_channel_ok" if channel.value in self.payment_channels else
                          "payment_methods", asked_channel=str(channel.value))
         else:
             decision.say("payment_methods")
@@ -674,13 +677,6 @@ class DialogueMachine:
             self._handoff(decision, "not understood three times", say=False)
         else:
             decision.say("clarify")
-
-
-def _channels_hint(machine: DialogueMachine) -> tuple[str, ...]:
-    return tuple(machine.state.draft.get("_channels", ())) or _DEFAULT_CHANNELS
-
-
-_DEFAULT_CHANNELS = ("app", "alipay", "wechat", "bank_transfer", "bank_card")
 
 
 def _callback_phrase(text: str) -> str:
