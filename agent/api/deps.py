@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from sqlmodel import Session
 
 from agent.bootstrap import Services
+from agent.store.db import session_scope
 
 
 def get_services(request: Request) -> Services:
@@ -30,13 +31,9 @@ def require_api_key(request: Request, services: ServicesDep) -> None:
 
 
 def get_session(services: ServicesDep) -> Iterator[Session]:
-    with Session(services.engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    """One transaction per request: committed on success, rolled back on any error."""
+    with session_scope(services.engine) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
