@@ -23,11 +23,11 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from voice.asr.base import AsyncRecognizerStream, SpeechRecognizer, TranscriptEvent
 from voice.audio import (
@@ -177,8 +177,8 @@ class VoiceCall:
         """Open the recogniser stream, start the workers and ask the handler to open."""
         stream = await asyncio.to_thread(self.recognizer.open_stream)
         self._asr = AsyncRecognizerStream(stream)
-        for coro in (self._asr_loop(), self._tick_loop(), self._turn_loop(), self._play_loop()):
-            self._tasks.append(asyncio.create_task(coro))
+        for worker in (self._asr_loop, self._tick_loop, self._turn_loop, self._play_loop):
+            self._tasks.append(asyncio.create_task(self._supervised(worker)))
         self._input_q.put_nowait(("__open__", 0.0, 0.0, 0.0))
 
     async def feed(self, mulaw: bytes) -> None:
@@ -244,6 +244,18 @@ class VoiceCall:
         await self._ended.wait()
 
     # --- internals --------------------------------------------------------------------------
+    async def _supervised(self, worker: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """A worker that fails ends the call (reason ``error``) instead of dying silently and
+        leaving a call that never answers again."""
+        try:
+            await worker()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("call %s: worker failed; ending the call", self.call_id)
+            if not self._closing:
+                await self._end("error")
+
     def _voicemail_check(self, outcome: str | None) -> str | None:
         return outcome if self.cfg.detect_voicemail else None
 

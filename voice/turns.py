@@ -219,8 +219,8 @@ class TurnTaker:
         if self.in_speech:
             return []
         quiet_since = self.last_speech_end
-        if self._last_final_at is not None and (quiet_since is None
-                                                or quiet_since < self._pieces[0].start):
+        if self._last_final_at is not None and self._pieces and (
+                quiet_since is None or quiet_since < self._pieces[0].start):
             quiet_since = self._last_final_at  # VAD missed this utterance; trust the ASR
         if quiet_since is None:
             quiet_since = now
@@ -241,6 +241,7 @@ class TurnTaker:
         start = self._pieces[0].start if self._pieces else (self.speech_start or now)
         end = self._pieces[-1].end if self._pieces else quiet_since
         self._pieces.clear()
+        self._last_final_at = None  # the next turn starts without a final of its own
         self._partial = ""
         self.reprompts = 0
         self.agent = "busy"

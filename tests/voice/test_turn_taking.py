@@ -165,3 +165,20 @@ def test_no_input_waits_while_recogniser_is_decoding():
     t.asr_busy = False
     assert t.tick(13.0) == []
     assert t.tick(14.0) == [Reprompt(1)]
+
+
+def test_partial_of_the_next_turn_after_a_final_does_not_break_the_turn_taker():
+    """Regression: a streaming engine's partial in turn two, before its final, raised
+    IndexError (a stale final time from turn one) and silently killed the call's tick loop."""
+    t = listening()
+    say(t, "是我。", 1.0, 1.5)
+    [first] = t.tick(2.2)
+    assert first.text == "是我。"
+    t.on_playback_done(3.0)
+    t.on_speech_start(3.5)
+    t.on_transcript("我明天", False, 0.0, 3.8)
+    t.on_speech_end(4.0)
+    assert t.tick(4.2) == []  # used to raise IndexError here
+    say(t, "我明天还三千。", 3.5, 4.3, final_at=4.5)
+    [second] = t.tick(5.0)
+    assert second.text == "我明天还三千。"

@@ -9,6 +9,7 @@ calls, are written back to the contact attempt so they count toward the caps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -180,8 +181,6 @@ async def media_socket(ws: WebSocket) -> None:
         for handler in handlers:
             if not handler.session.ended:
                 await handler.close("error" if close_code == 1011 else "protocol_error")
-    try:
-        await ws.close(code=close_code)
-    except RuntimeError:
-        pass
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await ws.close(code=close_code)  # the caller may have hung up already
 
