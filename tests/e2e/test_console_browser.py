@@ -8,48 +8,28 @@ masked transcript with its labels and submits a review, which the API then retur
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from conftest import CONTRACT_DOC, FixedClock
+from support.live import chromium_driver, requires_chromium, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 API_KEY = "console-e2e-key"
 
-pytestmark = [
-    pytest.mark.e2e, pytest.mark.nlu, pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                       reason="needs /usr/bin/chromium and /usr/bin/chromedriver "
-                              "(apt-get install -y chromium chromium-driver)"),
-]
+pytestmark = [pytest.mark.e2e, pytest.mark.nlu, pytest.mark.slow, requires_chromium]
 
 pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import (  # noqa: E402
     NoSuchElementException,
     StaleElementReferenceException,
 )
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:
@@ -61,9 +41,6 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, nlu_pipeline: Any) -> Iterator[Server]:
-    import uvicorn
-
-    from agent.api.app import create_app
     from agent.bootstrap import build_services
     from agent.config.settings import Settings
 
@@ -71,41 +48,18 @@ def server(tmp_path_factory: pytest.TempPathFactory, nlu_pipeline: Any) -> Itera
     services = build_services(
         Settings(data_dir=data, api_key=API_KEY, database_url=f"sqlite:///{data / 'db.sqlite'}"),
         nlu=nlu_pipeline, clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
-    port = _free_port()
-    instance = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=port,
-                                             log_level="warning"))
-    thread = threading.Thread(target=instance.run, name="uvicorn-console", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not instance.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    live = Server(f"http://127.0.0.1:{port}")
-    assert live.api.post("/api/v1/portfolio", json=CONTRACT_DOC).status_code == 200
-    yield live
-    live.api.close()
-    instance.should_exit = True
-    thread.join(timeout=15)
+    with running_server(services, name="uvicorn-console") as base_url:
+        live = Server(base_url)
+        assert live.api.post("/api/v1/portfolio", json=CONTRACT_DOC).status_code == 200
+        yield live
+        live.api.close()
     services.engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    profile = tempfile.mkdtemp(prefix="hk-console-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", f"--user-data-dir={profile}", "--lang=zh-CN"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_window_size(1400, 1000)
-    try:
+    with chromium_driver(1400, 1000) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def chat_conversation(server: Server, messages: list[str]) -> str:

@@ -10,33 +10,19 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-import socket
-import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import pytest
+from support.live import chromium_driver, requires_chromium, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not CHROMIUM.exists() or not CHROMEDRIVER.exists(),
-                       reason="needs /usr/bin/chromium and /usr/bin/chromedriver "
-                              "(apt-get install -y chromium chromium-driver)"),
-]
+pytestmark = [pytest.mark.e2e, requires_chromium]
 
 selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -61,12 +47,6 @@ SOCKET_SPY = """
   window.WebSocket = Spy;
 })();
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LiveServer:
@@ -108,9 +88,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         yield server
         server.api.close()
         return
-    import uvicorn
-
-    from agent.api.app import create_app
     from agent.bootstrap import build_services
     from agent.config.settings import Settings
 
@@ -122,41 +99,18 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         services.warm_up(voice=False)
     except Exception as exc:  # noqa: BLE001 - the chat path reports it for real if it matters
         warnings.warn(f"warm-up failed: {exc}", stacklevel=1)
-    port = _free_port()
-    config = uvicorn.Config(create_app(services), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-e2e", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    live = LiveServer(f"http://127.0.0.1:{port}", "e2e-key")
-    yield live
-    live.api.close()
-    server.should_exit = True
-    thread.join(timeout=15)
+    with running_server(services, name="uvicorn-e2e") as base_url:
+        live = LiveServer(base_url, "e2e-key")
+        yield live
+        live.api.close()
     services.engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[WebDriver]:
-    profile = tempfile.mkdtemp(prefix="hk-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", f"--user-data-dir={profile}", "--lang=zh-CN"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SOCKET_SPY})
-    try:
+    with chromium_driver(1280, 900) as driver:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": SOCKET_SPY})
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture

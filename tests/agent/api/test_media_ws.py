@@ -8,9 +8,6 @@ answers with espeak-ng; the caller is the project's softphone playing recorded M
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from conftest import CONTRACT_DOC, FixedClock
+from support.live import running_server
 
-from agent.api.app import create_app
 from agent.bootstrap import Services, build_services
 from agent.config.settings import Settings
 from voice.softphone import run_softphone
@@ -31,12 +27,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.slow]
 CLIPS = Path(__file__).resolve().parents[2] / "voice" / "clips"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, nlu_pipeline: Any) -> Iterator[tuple[str, Services]]:
     data = tmp_path_factory.mktemp("media")
@@ -44,23 +34,10 @@ def server(tmp_path_factory: pytest.TempPathFactory, nlu_pipeline: Any) -> Itera
                                        database_url=f"sqlite:///{data / 'db.sqlite'}"),
                               nlu=nlu_pipeline, clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
     services.warm_up(voice=True)
-    port = _free_port()
-    config = uvicorn.Config(create_app(services), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(base + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    headers = {"Authorization": "Bearer test-key"}
-    assert httpx.post(base + "/api/v1/portfolio", json=CONTRACT_DOC, headers=headers).status_code == 200
-    yield base, services
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with running_server(services, name="uvicorn-media") as base:
+        headers = {"Authorization": "Bearer test-key"}
+        assert httpx.post(base + "/api/v1/portfolio", json=CONTRACT_DOC, headers=headers).status_code == 200
+        yield base, services
 
 
 def _api(base: str, path: str, **params: Any) -> Any:
