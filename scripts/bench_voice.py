@@ -39,9 +39,6 @@ recognisers would give: a fresh recogniser spends seconds of CPU warming its on-
 Before the server starts, per clip, the recogniser's endpoint delay (end of speech → final
 transcript, one idle stream) is measured, since the pipeline waits for it before answering.
 
-``--patch-turns`` starts the server with a guard for an IndexError in voice/turns.py (see
-TURNS_PATCH) that otherwise leaves every Vosk call unable to end a turn after its first one.
-
 The caller's line carries -60 dBFS noise when the caller is quiet (a real line is never digital
 zero; on exact zeros the Korean Vosk model's endpointer often does not fire at all).
 
@@ -522,30 +519,6 @@ def vosk_model_dir() -> Path:
     raise SystemExit(f"no Vosk model (am/final.mdl) under {base}")
 
 
-# voice/turns.py TurnTaker._maybe_end_turn indexes self._pieces[0] when only a partial is pending
-# and an earlier turn left _last_final_at set: IndexError kills VoiceCall._tick_loop and the
-# call never ends another turn. --patch-turns starts the server with this guard until it is
-# fixed there (the guard is what ``self._pieces and quiet_since < self._pieces[0].start`` does).
-TURNS_PATCH = """
-import sys
-import voice.turns as _t
-_orig = _t.TurnTaker._maybe_end_turn
-def _guarded(self, now):
-    if self._pieces or self._last_final_at is None:
-        return _orig(self, now)
-    saved, self._last_final_at = self._last_final_at, None
-    try:
-        return _orig(self, now)
-    finally:
-        if self._last_final_at is None:
-            self._last_final_at = saved
-_t.TurnTaker._maybe_end_turn = _guarded
-from agent.cli import main
-sys.argv = ["huikuan"] + sys.argv[1:]
-main()
-"""
-
-
 def portfolio(n: int) -> dict[str, Any]:
     """``n`` borrowers with the same name and terms (so every call hears the same prompts)."""
     borrowers, loans = [], []
@@ -562,7 +535,7 @@ def portfolio(n: int) -> dict[str, Any]:
 
 
 class Server:
-    def __init__(self, engine: str, workdir: Path, loans: int, patch_turns: bool) -> None:
+    def __init__(self, engine: str, workdir: Path, loans: int) -> None:
         self.engine = engine
         self.data = workdir / f"data-{engine}"
         self.log = workdir / f"server-{engine}.log"
@@ -575,7 +548,7 @@ class Server:
         if engine == "vosk":
             env["HUIKUAN_ASR_MODEL"] = str(vosk_model_dir())
         t0 = time.perf_counter()
-        cmd = [sys.executable, "-c", TURNS_PATCH] if patch_turns else huikuan_cmd()
+        cmd = huikuan_cmd()
         self.proc = subprocess.Popen([*cmd, "serve", "--port", str(self.port)],
                                      env=env, stdout=self.log.open("wb"),
                                      stderr=subprocess.STDOUT, cwd=str(ROOT))
@@ -699,9 +672,7 @@ def bench_engine(engine: str, args: argparse.Namespace, workdir: Path) -> dict[s
     print(f"recogniser endpoint delay (idle): "
           f"{', '.join(f'{k} {v * 1000:.0f} ms' for k, v in endpoint.items())}; "
           f"real-time bound: latency p95 ≤ {max_p95:.2f} s", flush=True)
-    server = Server(engine, workdir, args.loans, args.patch_turns)
-    if args.patch_turns:
-        print("!! server runs with --patch-turns (guard for the voice/turns.py IndexError)")
+    server = Server(engine, workdir, args.loans)
     print(f"server up in {server.startup_s:.1f} s (pid {server.proc.pid}, log {server.log})",
           flush=True)
     tts_dir = server.data / "tts-cache"
@@ -866,9 +837,6 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="short steps, few of them")
     ap.add_argument("--json", default=None, help="write the raw figures here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--patch-turns", action="store_true",
-                    help="start the server with a guard for the TurnTaker IndexError (see "
-                         "TURNS_PATCH); without it Vosk calls stop taking turns after the first")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every call's events")
     args = ap.parse_args()
     global VERBOSE

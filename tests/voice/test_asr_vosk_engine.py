@@ -76,6 +76,25 @@ def test_streaming_partials_final_and_endpointing(recognizer):
     assert stream.flush() == []  # nothing pending after the endpoint
 
 
+def _transcribe(stream, pcm: bytes) -> str:
+    finals = [e.text for off in range(0, len(pcm), FRAME_BYTES_PCM16_8K)
+              for e in stream.accept(pcm[off:off + FRAME_BYTES_PCM16_8K]) if e.is_final]
+    return "".join(finals + [e.text for e in stream.flush()])
+
+
+def test_finished_calls_recognisers_are_reset_and_reused(recognizer):
+    pcm = _phone_pcm(1.0)
+    first = recognizer.open_stream()
+    text = _transcribe(first, pcm[: len(pcm) // 2])  # hang up mid-utterance
+    rec = first._rec
+    first.close()
+    second = recognizer.open_stream()
+    assert second._rec is rec  # the pooled recogniser, not a new one
+    # Reset: nothing of the first call leaks into the second call's transcript.
+    fresh = _transcribe(recognizer.open_stream(), pcm)
+    assert _transcribe(second, pcm) == fresh and fresh and text != fresh
+
+
 def test_flush_finalises_unfinished_utterance(recognizer):
     stream = recognizer.open_stream()
     pcm = _phone_pcm(0.0)

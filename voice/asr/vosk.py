@@ -60,12 +60,10 @@ def load_vosk_model(path: str | Path) -> Any:
 
 
 class VoskStream(RecognizerStream):
-    def __init__(self, model: Any, sample_rate: int, partials: bool,
-                 partial_interval_s: float = 0.1) -> None:
-        import vosk
-
-        self._rec = vosk.KaldiRecognizer(model, sample_rate)
-        self._rec.SetWords(True)
+    def __init__(self, rec: Any, sample_rate: int, partials: bool,
+                 partial_interval_s: float = 0.1, release: Any = None) -> None:
+        self._rec = rec
+        self._release = release
         self._rate = sample_rate
         self._resampler = Resampler(PHONE_RATE, sample_rate)
         self._partials = partials
@@ -114,7 +112,9 @@ class VoskStream(RecognizerStream):
         return self._final(self._rec.FinalResult())
 
     def close(self) -> None:
-        self._rec = None
+        rec, self._rec = self._rec, None
+        if rec is not None and self._release is not None:
+            self._release(rec)
 
 
 class VoskRecognizer(SpeechRecognizer):
@@ -129,11 +129,33 @@ class VoskRecognizer(SpeechRecognizer):
         self.sample_rate = sample_rate
         self.partials = partials
         self._model: Any = None
+        # Finished calls' recognisers, reset and reused: a fresh KaldiRecognizer spends seconds
+        # of CPU warming up over its first audio (measured by scripts/bench_voice.py).
+        self._idle: list[Any] = []
+        self._idle_lock = threading.Lock()
+        self.max_idle = 64
 
     def load(self) -> None:
         if self._model is None:
             self._model = load_vosk_model(self.model_path)
 
+    def _acquire(self) -> Any:
+        with self._idle_lock:
+            if self._idle:
+                return self._idle.pop()
+        import vosk
+
+        rec = vosk.KaldiRecognizer(self._model, self.sample_rate)
+        rec.SetWords(True)
+        return rec
+
+    def _release(self, rec: Any) -> None:
+        rec.Reset()
+        with self._idle_lock:
+            if len(self._idle) < self.max_idle:
+                self._idle.append(rec)
+
     def open_stream(self) -> VoskStream:
         self.load()
-        return VoskStream(self._model, self.sample_rate, self.partials, self.partial_interval_s)
+        return VoskStream(self._acquire(), self.sample_rate, self.partials,
+                          self.partial_interval_s, release=self._release)
