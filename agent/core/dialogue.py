@@ -32,6 +32,7 @@ OUTCOME_RANK = {
 _FULL_AMOUNT = re.compile(r"全部|全额|还清|结清|一次性|所有的?钱|都还")
 _NOW = re.compile(r"马上|现在|立刻|立即|这就|今天|今儿|今晚")
 _COUNT = re.compile(r"分\s*([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:期|次|个月|月)")
+_BARE_NUMBER = re.compile(r"\D{0,3}?(\d{1,7}(?:\.\d{1,2})?)\D{0,4}")
 _ALL_CHANNELS = re.compile(r"所有|任何|全部|都别|都不要|一律|永远")
 _VULNERABLE = re.compile(r"住院|重病|癌|化疗|手术|去世|过世|走了|病危|ICU|icu|重症|抢救|轻生|不想活")
 _CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
@@ -232,7 +233,7 @@ class DialogueMachine:
                       Intent.REQUEST_HUMAN, Intent.ABUSE):
             state.pending = None
             self._dispatch(intent, nlu, text, decision)
-        elif state.phase == VERIFY:
+        elif state.phase == VERIFY and state.pending != "callback_time":
             self._verify(intent, nlu, text, decision)
         elif state.pending and self._pending(intent, nlu, text, decision):
             pass
@@ -294,7 +295,8 @@ class DialogueMachine:
     def _pending(self, intent: Intent, nlu: NluResult, text: str, decision: Decision) -> bool:
         """Handle the answer to what the agent asked; False means treat the turn afresh."""
         pending = self.state.pending
-        has_slot = nlu.first("amount") or nlu.first("date") or _FULL_AMOUNT.search(text)
+        has_slot = (nlu.first("amount") or nlu.first("date") or _FULL_AMOUNT.search(text)
+                    or (pending == "ptp_amount" and _BARE_NUMBER.fullmatch(text.strip())))
         yes = intent in (Intent.AFFIRM, Intent.CONFIRM_IDENTITY)
         if pending in ("ptp_amount", "ptp_date", "plan") and (
             has_slot or intent is Intent.PROMISE_TO_PAY
@@ -438,8 +440,12 @@ class DialogueMachine:
         amount = nlu.first("amount")
         when = nlu.first("date")
         base = self.facts.total_due if self.facts.total_due > 0 else self.facts.next_due_amount
+        bare = _BARE_NUMBER.fullmatch(text.strip())
         if amount is not None:
             draft["amount"] = str(Decimal(str(amount.value)))
+        elif bare and self.state.pending == "ptp_amount":
+            # Answering "how much?", a bare number is the amount (no money word needed).
+            draft["amount"] = bare.group(1)
         elif _FULL_AMOUNT.search(text) and base > 0:
             draft["amount"] = str(base)
         if when is not None:
@@ -679,10 +685,13 @@ class DialogueMachine:
             decision.say("clarify")
 
 
+_WHEN = re.compile(r"(?:今天|明天|后天|今晚|周[一二三四五六日天末])?(?:上午|下午|晚上|中午|早上)?"
+                   r"(?:[0-9一二三四五六七八九十两]{1,3}点(?:半|[0-9一二三四五六七八九十]{1,3}分?)?)?")
+
+
 def _callback_phrase(text: str) -> str:
-    match = re.search(r"(明天|后天|今晚|晚上|下午|上午|中午|周[一二三四五六日天末]|"
-                      r"[0-9一二三四五六七八九十两]+点(?:半)?)", text)
-    return match.group(1) if match else ""
+    """The longest time phrase the borrower gave (明天下午三点 rather than 下午)."""
+    return max((m.group(0) for m in _WHEN.finditer(text)), key=len, default="")
 
 
 _HANDLERS = {

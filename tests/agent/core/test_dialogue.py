@@ -206,3 +206,19 @@ def test_current_loan_balance_is_next_installment() -> None:
                     total_due=Decimal(0))
     _, machine = run(kind="inbound", loan=current)
     assert acts(machine.step(nlu(Intent.ASK_BALANCE), "?")) == ["balance_current"]
+
+
+def test_bare_number_answers_how_much() -> None:
+    _, machine = run(kind="inbound")
+    machine.step(nlu(Intent.PROMISE_TO_PAY, day("2026-11-27")), "后天还")
+    decision = machine.step(nlu(Intent.OTHER), "2000")
+    assert acts(decision) == ["ptp_readback"]
+    assert decision.acts[0][1]["amount"] == Decimal("2000")
+
+
+def test_callback_keeps_the_whole_time_phrase() -> None:
+    _, machine = run()
+    machine.opening()
+    machine.step(nlu(Intent.CALLBACK_LATER), "在开会 晚点再说")
+    decision = machine.step(nlu(Intent.OTHER), "下午三点吧")
+    assert decision.acts[0] == ("callback_ack", {"callback_when": "下午三点"})
