@@ -36,10 +36,6 @@ class Lazy:
                     self._loaded = True
         return self._value
 
-    @property
-    def loaded(self) -> bool:
-        return self._loaded
-
 
 @dataclass
 class Services:

@@ -14,7 +14,7 @@ import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -62,7 +62,6 @@ class AgentTurn:
     uninterruptible: bool = False
     end_call: bool = False
     end_reason: str | None = None
-    blocked: list[str] = field(default_factory=list)
 
 
 def _money(value: Decimal) -> str:
@@ -265,19 +264,10 @@ class ConversationSession:
             ctx = UtteranceContext(identity_verified=state.verified,
                                    addressee="borrower" if state.verified else "unknown",
                                    is_opening=act.startswith("opening"), channel=state.channel)
-            hits: list[dict[str, Any]] = []
-            try:
-                verdict = check_utterance(text, profile, ctx)
-            except Exception:  # fail closed: a rule that raises counts as a block
-                log.exception("compliance check failed")
-                verdict = None
-            if verdict is None or not verdict.allowed:
-                rules = verdict.rules if verdict else ["engine_error"]
-                hits = [{**v.to_dict(), "action": "blocked"} for v in verdict.violations] \
-                    if verdict else [{"rule": "engine_error", "message": "check failed",
-                                      "action": "blocked"}]
-                text = safe_fallback(rules[0], profile, ctx)
-                add_flag(db, conversation, "compliance_blocked", ", ".join(rules), now)
+            text, hits = self._guard(text, profile, ctx)
+            if hits:
+                add_flag(db, conversation, "compliance_blocked",
+                         ", ".join(h["rule"] for h in hits), now)
             is_last = index == len(decision.acts) - 1
             end_call = is_last and decision.end_reason is not None
             add_turn(db, conversation.id, seq, "agent", self._mask(text), now, act=act,
@@ -285,13 +275,29 @@ class ConversationSession:
                      meta={"uninterruptible": act.startswith("opening")})
             turns.append(AgentTurn(text=text, seq=seq, act=act,
                                    uninterruptible=act.startswith("opening"), end_call=end_call,
-                                   end_reason=decision.end_reason if end_call else None,
-                                   blocked=[h["rule"] for h in hits]))
+                                   end_reason=decision.end_reason if end_call else None))
             seq += 1
         if decision.end_reason is not None and not turns:
             turns.append(AgentTurn(text="", seq=seq, act="end", end_call=True,
                                    end_reason=decision.end_reason))
         return turns
+
+    @staticmethod
+    def _guard(text: str, profile: Any, ctx: UtteranceContext) -> tuple[str, list[dict[str, Any]]]:
+        """The text to send and the rule hits: blocked wording becomes the safe fallback.
+
+        Fails closed: a rule that raises counts as a block.
+        """
+        try:
+            verdict = check_utterance(text, profile, ctx)
+        except Exception:
+            log.exception("compliance check failed")
+            return safe_fallback("engine_error", profile, ctx), [
+                {"rule": "engine_error", "message": "check failed", "action": "blocked"}]
+        if verdict.allowed:
+            return text, []
+        hits = [{**v.to_dict(), "action": "blocked"} for v in verdict.violations]
+        return safe_fallback(verdict.rules[0], profile, ctx), hits
 
     def _mask(self, text: str) -> str:
         from nlp.masking import mask_sensitive
