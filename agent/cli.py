@@ -81,9 +81,12 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         os.environ.setdefault("HUIKUAN_DATA_DIR", str(services.settings.data_dir))
         services.engine.dispose()
         uvicorn.run("agent.api.app:app_from_environment", factory=True, host=host, port=port,
-                    workers=workers, log_level="info")
+                    workers=workers, log_level="info", ws_per_message_deflate=False)
         return
-    uvicorn.run(create_app(services), host=host, port=port, log_level="info")
+    # No per-message deflate: base64 call audio barely compresses and deflating it 50 times a
+    # second per call showed up in the phone path's profile.
+    uvicorn.run(create_app(services), host=host, port=port, log_level="info",
+                ws_per_message_deflate=False)
 
 
 @app.command("import")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,6 +192,18 @@ def rms_dbfs(samples: np.ndarray | bytes) -> float:
     return 20.0 * math.log10(max(rms(samples), 1e-9))
 
 
+def frame_levels_dbfs(samples: np.ndarray, frame_samples: int = FRAME_SAMPLES_8K) -> list[float]:
+    """``rms_dbfs`` of each whole ``frame_samples`` frame of ``samples``, in one numpy pass
+    (a trailing partial frame is ignored)."""
+    n = len(samples) // frame_samples
+    if n == 0:
+        return []
+    xf = np.asarray(samples[:n * frame_samples], dtype=np.float64).reshape(n, frame_samples)
+    xf = xf / 32768.0
+    ms = np.einsum("ij,ij->i", xf, xf) / frame_samples
+    return (20.0 * np.log10(np.maximum(np.sqrt(ms), 1e-9))).tolist()
+
+
 class EnergyVad:
     """Frame-level speech/silence decision with an adaptive noise floor and hangover.
 
@@ -213,7 +226,10 @@ class EnergyVad:
 
     def update(self, frame: np.ndarray | bytes) -> str | None:
         """Feed one frame; returns "start", "end" or None."""
-        level = rms_dbfs(frame)
+        return self.update_level(rms_dbfs(frame))
+
+    def update_level(self, level: float) -> str | None:
+        """Like ``update`` for a frame whose level (dBFS) is already known."""
         speech = self.is_speech_frame(level)
         # Track the floor quickly downward and slowly upward; very slowly during "speech" so
         # that a line with steady loud noise stops counting as speech after a few seconds.
@@ -279,21 +295,47 @@ def wav_to_mulaw_8k(path: str | Path) -> bytes:
 
 
 class WavRecorder:
-    """Append-only mono 16-bit WAV writer used for call recordings (one file per leg)."""
+    """Append-only mono 16-bit WAV writer used for call recordings (one file per leg).
 
-    def __init__(self, path: str | Path, rate: int = PHONE_RATE) -> None:
+    Writes go straight to a buffered file; the RIFF sizes in the header are patched every
+    ``patch_every_s`` seconds of audio and on ``close`` (the ``wave`` module re-seeks and
+    rewrites the header on every write, which costs more than the 20 ms frames themselves).
+    """
+
+    def __init__(self, path: str | Path, rate: int = PHONE_RATE,
+                 patch_every_s: float = 5.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rate = rate
-        self._w = wave.open(str(self.path), "wb")
-        self._w.setnchannels(1)
-        self._w.setsampwidth(2)
-        self._w.setframerate(rate)
+        self._f: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self.samples_written = 0
+        self._patch_every = max(1, int(patch_every_s * rate))
+        self._patched_at = 0
+        self._f.write(self._header(0))
+
+    def _header(self, n_samples: int) -> bytes:
+        data = n_samples * 2
+        return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1,
+                           self.rate, self.rate * 2, 2, 16, b"data", data)
+
+    def _patch(self) -> None:
+        f = self._f
+        assert f is not None
+        f.flush()
+        pos = f.tell()
+        f.seek(0)
+        f.write(self._header(self.samples_written))
+        f.seek(pos)
+        self._patched_at = self.samples_written
 
     def write_pcm16(self, pcm16: bytes) -> None:
-        self._w.writeframes(pcm16)
-        self.samples_written += len(pcm16) // 2
+        if self._f is None:
+            return
+        n = len(pcm16) // 2
+        self._f.write(pcm16[:n * 2])
+        self.samples_written += n
+        if self.samples_written - self._patched_at >= self._patch_every:
+            self._patch()
 
     def write_mulaw(self, mulaw: bytes) -> None:
         self.write_pcm16(mulaw_to_pcm16(mulaw))
@@ -305,9 +347,10 @@ class WavRecorder:
             self.write_pcm16(b"\x00\x00" * missing)
 
     def close(self) -> None:
-        if self._w is not None:
-            self._w.close()
-            self._w = None  # type: ignore[assignment]
+        if self._f is not None:
+            self._patch()
+            self._f.close()
+            self._f = None
 
     @property
     def duration_s(self) -> float:
