@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from agent.core.positions import LoanPosition, compute_position
 from agent.policy.contact import ContactContext, check_contact
-from agent.store.loans import iter_loans, load_loan
+from agent.store.loans import BorrowerSummary, LoanSummary, iter_loans, load_loan
 from agent.store.tables import (
     Borrower,
     ContactAttempt,
@@ -75,7 +75,8 @@ def _pending_promises(session: Session, loan_ids: Iterable[str] | None,
     return latest
 
 
-def contact_context(*, now: datetime, channel: str, borrower: Borrower, loan: Loan,
+def contact_context(*, now: datetime, channel: str, borrower: Borrower | BorrowerSummary,
+                    loan: Loan | LoanSummary,
                     position: LoanPosition, history: BorrowerHistory,
                     promise_due: date | None) -> ContactContext:
     zone = ZoneInfo(borrower.timezone)

@@ -14,8 +14,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from agent.portfolio import PortfolioError, parse_json, validate_document
-from agent.store.db import session_scope
-from agent.store.loans import UpsertCounts, referenced_unknowns, upsert_document
+from agent.store.db import bulk_write_scope
+from agent.store.loans import (
+    UpsertCounts,
+    dangling_references,
+    referenced_unknowns,
+    upsert_document,
+)
 
 CSV_FILES = ("borrowers.csv", "loans.csv", "installments.csv", "payments.csv")
 ProgressFn = Callable[[int, int], None]
@@ -111,7 +116,7 @@ def import_document(engine: Engine, raw: dict[str, Any], origin: dict[str, list[
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with session_scope(engine) as session:
+        with bulk_write_scope(engine) as (session, enforced):
             parts = [{"borrowers": borrowers[i:i + batch_loans]}
                      for i in range(0, len(borrowers), batch_loans)]
             parts += [{"loans": loans[i:i + batch_loans]} for i in range(0, len(loans), batch_loans)]
@@ -119,6 +124,7 @@ def import_document(engine: Engine, raw: dict[str, Any], origin: dict[str, list[
                       for i in range(0, len(payments), batch_loans)]
             offsets = {"borrowers": 0, "loans": 0, "payments": 0}
             written: tuple[set[str], set[str]] = (set(), set())
+            written_payments: list[str] = []
             for part in parts:
                 section = next(iter(part))
                 try:
@@ -130,18 +136,38 @@ def import_document(engine: Engine, raw: dict[str, Any], origin: dict[str, list[
                 counts.add(upsert_document(session, doc))
                 written[0].update(b["id"] for b in doc["borrowers"])
                 written[1].update(loan["id"] for loan in doc["loans"])
+                written_payments.extend(p["id"] for p in doc["payments"])
                 session.flush()
                 offsets[section] += len(part[section])
                 done += len(part[section])
                 if progress:
                     progress(done, total)
             _check_duplicates_across_batches(raw)
+            if not enforced:
+                # The database skipped its per-row checks: every reference this import wrote
+                # is checked once more here, and any dangling one rolls the whole import back.
+                _check_references(session, raw, written[1], written_payments)
     except PortfolioError as exc:
         raise ImportError_("; ".join(_locate(e, origin, raw) for e in exc.errors[:10])) from None
     finally:
         if collecting:
             gc.enable()
     return counts
+
+
+def _check_references(session: Any, raw: dict[str, Any], loan_ids: set[str],
+                      payment_ids: list[str]) -> None:
+    dangling = dangling_references(session, loan_ids, payment_ids)
+    if not dangling:
+        return
+    index = {(section, str(item.get("id")).strip()): i for section in ("loans", "payments")
+             for i, item in enumerate(raw.get(section) or []) if isinstance(item, dict)}
+    errors = []
+    for section, item_id, field, target in dangling:
+        what = "borrower" if field == "borrower_id" else "loan"
+        errors.append({"item": f"{section}[{index.get((section, item_id), '?')}] (id={item_id})",
+                       "field": field, "message": f"unknown {what} {target!r}"})
+    raise PortfolioError(errors)
 
 
 def _shift(exc: PortfolioError, section: str, offset: int) -> PortfolioError:

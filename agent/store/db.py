@@ -63,3 +63,43 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def bulk_write_scope(engine: Engine) -> Iterator[tuple[Session, bool]]:
+    """``session_scope`` for bulk imports; also says whether the database enforces foreign keys.
+
+    On SQLite the transaction's connection runs with ``foreign_keys=OFF``: per-row enforcement
+    costs more than the inserts themselves, and the importer validates every reference before
+    writing and checks them once more, in one query per table, before committing. The pragma
+    only takes effect outside a transaction, so it is set before the first statement and put
+    back after the commit or rollback; a connection that cannot be put back is discarded,
+    never returned to the pool without enforcement. Other databases keep their constraints.
+    """
+    if engine.dialect.name != "sqlite":
+        with session_scope(engine) as session:
+            yield session, True
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
+        enforced = bool(connection.exec_driver_sql("PRAGMA foreign_keys").scalar())
+        connection.commit()
+        try:
+            with Session(bind=connection, expire_on_commit=False) as session:
+                try:
+                    yield session, enforced
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            try:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                restored = connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                connection.commit()
+            except Exception:  # noqa: BLE001 - any failure: the connection must not be reused
+                restored = False
+            if not restored:
+                connection.invalidate()

@@ -6,10 +6,11 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -98,9 +99,24 @@ def _upsert_sql(table: str, columns: Sequence[str], source: str) -> str:
 def _write_sqlite(connection: Connection, doc: PortfolioDocument, now: datetime) -> None:
     """Rows as ExactDecimal (text), Date (ISO text) and UTCDateTime (naive UTC text) store them."""
 
+    # A portfolio repeats the same few thousand dates and payment instants; each is converted
+    # once. Equal aware datetimes are the same instant, so they share one UTC text.
+    days: dict[date, str] = {}
+    stamps: dict[datetime, str] = {}
+
+    def day(value: date) -> str:
+        text = days.get(value)
+        if text is None:
+            text = days[value] = value.isoformat()
+        return text
+
     # ``astimezone(UTC)`` would ask the tzinfo twice; one ``utcoffset`` gives the same instant.
     def stamp(moment: datetime) -> str:
-        return (moment.replace(tzinfo=None) - moment.utcoffset()).isoformat(" ", "microseconds")
+        text = stamps.get(moment)
+        if text is None:
+            text = stamps[moment] = (moment.replace(tzinfo=None) - moment.utcoffset()
+                                     ).isoformat(" ", "microseconds")
+        return text
 
     def run(table: str, columns: Sequence[str], rows: list[tuple], upsert: bool = True) -> None:
         if not rows:
@@ -116,19 +132,44 @@ def _write_sqlite(connection: Connection, doc: PortfolioDocument, now: datetime)
          updated) for b in doc["borrowers"]])
     run("loans", _LOAN_COLS, [
         (loan["id"], loan["borrower_id"], str(loan["principal"]), str(loan["annual_rate"]),
-         str(loan["penalty_rate_daily"]), loan["disbursed_on"].isoformat(), updated)
+         str(loan["penalty_rate_daily"]), day(loan["disbursed_on"]), updated)
         for loan in loans])
     for start in range(0, len(loans), 900):
         chunk = tuple(loan["id"] for loan in loans[start:start + 900])
         connection.exec_driver_sql(
             f"DELETE FROM installments WHERE loan_id IN ({', '.join('?' * len(chunk))})", chunk)
     run("installments", _INSTALLMENT_COLS, [
-        (loan_id, i["seq"], i["due_date"].isoformat(), str(i["principal"]), str(i["interest"]),
+        (loan_id, i["seq"], day(i["due_date"]), str(i["principal"]), str(i["interest"]),
          str(i["fee"]))
         for loan in loans for loan_id in (loan["id"],) for i in loan["installments"]], upsert=False)
     run("payments", _PAYMENT_COLS, [
         (p["id"], p["loan_id"], str(p["amount"]), stamp(p["paid_at"]), p["channel"])
         for p in doc["payments"]])
+
+
+# Rows an import wrote whose reference has no target: (table, id, column, missing target id).
+# ``json_each`` takes the whole id list as one parameter, so each table is one query.
+# Installments need none: each is written right after its own loan, in the same transaction.
+_DANGLING = (
+    ("loans", "borrower_id",
+     "SELECT l.id, l.borrower_id FROM loans AS l WHERE l.id IN (SELECT value FROM json_each(?)) "
+     "AND NOT EXISTS (SELECT 1 FROM borrowers AS b WHERE b.id = l.borrower_id) LIMIT 50"),
+    ("payments", "loan_id",
+     "SELECT p.id, p.loan_id FROM payments AS p WHERE p.id IN (SELECT value FROM json_each(?)) "
+     "AND NOT EXISTS (SELECT 1 FROM loans AS l WHERE l.id = p.loan_id) LIMIT 50"),
+)
+
+
+def dangling_references(session: Session, loan_ids: Iterable[str], payment_ids: Iterable[str],
+                        ) -> list[tuple[str, str, str, str]]:
+    """Foreign keys an import wrote on SQLite without enforcement, checked after the fact."""
+    connection = session.connection()
+    ids = {"loans": json.dumps(list(loan_ids)), "payments": json.dumps(list(payment_ids))}
+    found = []
+    for section, field, sql in _DANGLING:
+        for item_id, target in connection.exec_driver_sql(sql, (ids[section],)):
+            found.append((section, item_id, field, target))
+    return found
 
 
 def _write_postgresql(connection: Connection, doc: PortfolioDocument, now: datetime) -> None:
@@ -198,43 +239,116 @@ def load_loan(session: Session, loan_id: str) -> tuple[LoanTerms, list[PaymentRe
     return _terms(loan, timezone, installments), [_payment_record(p) for p in payments]
 
 
-_INSTALLMENT_TERMS = select(Installment.loan_id, Installment.seq, Installment.due_date,
-                            Installment.principal, Installment.interest, Installment.fee)
-_PAYMENT_RECORDS = select(Payment.loan_id, Payment.id, Payment.amount, Payment.paid_at)
+@dataclass(frozen=True, slots=True)
+class LoanSummary:
+    """The loan columns portfolio planning reads (``iter_loans``), without an ORM object."""
+
+    id: str
+    borrower_id: str
+    paused_reason: str | None
 
 
-def iter_loans(session: Session, batch: int = 5000) -> Iterator[tuple[Loan, Borrower, LoanTerms, list[PaymentRecord]]]:
+@dataclass(frozen=True, slots=True)
+class BorrowerSummary:
+    id: str
+    timezone: str
+    ability: str
+
+
+def _column_readers(dialect: str) -> tuple[Any, Any, Any, Any]:
+    """How to select exact decimals, dates and UTC datetimes on this dialect, and, indexed by
+    the selected value, what to convert them to.
+
+    On SQLite they are stored as text: selected raw, each distinct text parsed once (a
+    portfolio repeats the same amounts and dates endlessly). Elsewhere the driver's own
+    values are already right.
+    """
+    if dialect != "sqlite":
+        return (lambda column: column), _Same(), _Same(), _AsUTC()
+
+    def raw(column: Any) -> Any:
+        return type_coerce(column, String())
+
+    return raw, _Parsed(Decimal), _Parsed(date.fromisoformat), _Parsed(_utc_text)
+
+
+class _Parsed(dict[Any, Any]):
+    """``parsed[text]``: each distinct stored text converted once (a dict lookup after that)."""
+
+    def __init__(self, parse: Any) -> None:
+        super().__init__()
+        self.parse = parse
+
+    def __missing__(self, text: str) -> Any:
+        value = self[text] = self.parse(text)
+        return value
+
+
+class _Same:
+    def __getitem__(self, value: Any) -> Any:
+        return value
+
+
+class _AsUTC:
+    def __getitem__(self, value: datetime) -> datetime:
+        return value if value.tzinfo is UTC else value.astimezone(UTC)
+
+
+def _utc_text(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def iter_loans(session: Session, batch: int = 5000,
+               ) -> Iterator[tuple[LoanSummary, BorrowerSummary, LoanTerms, list[PaymentRecord]]]:
     """Every loan with its borrower, terms and payments, fetched in batches (portfolio planning).
 
-    Installments and payments are read as plain rows, not ORM objects: a portfolio has ten
-    times as many of them as loans, and only their terms are needed.
+    Plain Core rows throughout, only the columns planning needs: no ORM objects, no identity
+    map, each stored text parsed once.
     """
+    connection = session.connection()  # Core execution: no ORM result machinery per row
+    raw, money, day, stamp = _column_readers(connection.dialect.name)
+    loans_q = (select(Loan.id, Loan.borrower_id, raw(Loan.principal), raw(Loan.annual_rate),
+                      raw(Loan.penalty_rate_daily), raw(Loan.disbursed_on), Loan.paused_reason,
+                      Borrower.timezone, Borrower.ability)
+               .join(Borrower, Borrower.id == Loan.borrower_id).order_by(Loan.id).limit(batch))
+    installments_q = select(Installment.loan_id, Installment.seq, raw(Installment.due_date),
+                            raw(Installment.principal), raw(Installment.interest),
+                            raw(Installment.fee))
+    payments_q = select(Payment.loan_id, Payment.id, raw(Payment.amount), raw(Payment.paid_at))
+    borrowers: dict[tuple[str, str, str], BorrowerSummary] = {}
     last_id = ""
     while True:
-        rows = session.execute(
-            select(Loan, Borrower).join(Borrower, Borrower.id == Loan.borrower_id)
-            .where(Loan.id > last_id).order_by(Loan.id).limit(batch)
-        ).all()
+        rows = connection.execute(loans_q.where(Loan.id > last_id)).all()
         if not rows:
             return
-        ids = [loan.id for loan, _ in rows]
+        ids = [row[0] for row in rows]
         installments: dict[str, list[InstallmentTerms]] = defaultdict(list)
-        for loan_id, seq, due, principal, interest, fee in session.execute(
-                _INSTALLMENT_TERMS.where(Installment.loan_id.in_(ids))):
-            installments[loan_id].append(InstallmentTerms(seq, due, principal, interest, fee))
+        for loan_id, seq, due, principal, interest, fee in connection.execute(
+                installments_q.where(Installment.loan_id.in_(ids))).all():
+            installments[loan_id].append(
+                InstallmentTerms(seq, day[due], money[principal], money[interest], money[fee]))
         payments: dict[str, list[PaymentRecord]] = defaultdict(list)
-        for loan_id, payment_id, amount, paid_at in session.execute(
-                _PAYMENT_RECORDS.where(Payment.loan_id.in_(ids))):
-            payments[loan_id].append(PaymentRecord(payment_id, amount, paid_at))
-        for loan, borrower in rows:
+        for loan_id, payment_id, amount, paid_at in connection.execute(
+                payments_q.where(Payment.loan_id.in_(ids))).all():
+            payments[loan_id].append(PaymentRecord(payment_id, money[amount], stamp[paid_at]))
+        for (loan_id, borrower_id, principal, rate, penalty, disbursed, paused, timezone,
+             ability) in rows:
+            key = (borrower_id, timezone, ability)
+            borrower = borrowers.get(key)
+            if borrower is None:
+                borrower = borrowers[key] = BorrowerSummary(borrower_id, timezone, ability)
             terms = LoanTerms(
-                loan_id=loan.id, borrower_id=loan.borrower_id, principal=loan.principal,
-                annual_rate=loan.annual_rate, penalty_rate_daily=loan.penalty_rate_daily,
-                disbursed_on=loan.disbursed_on, timezone=borrower.timezone,
-                installments=tuple(sorted(installments[loan.id], key=_by_seq)),
+                loan_id=loan_id, borrower_id=borrower_id, principal=money[principal],
+                annual_rate=money[rate], penalty_rate_daily=money[penalty],
+                disbursed_on=day[disbursed], timezone=timezone,
+                installments=tuple(sorted(installments[loan_id], key=_by_seq)),
             )
-            yield loan, borrower, terms, payments[loan.id]
+            yield LoanSummary(loan_id, borrower_id, paused), borrower, terms, payments[loan_id]
         last_id = ids[-1]
+        # Bounded memory on a huge book: caches start afresh once they grow large.
+        for cache in (borrowers, money, day, stamp):
+            if isinstance(cache, dict) and len(cache) > 100_000:
+                cache.clear()
 
 
 def _by_seq(terms: InstallmentTerms) -> int:
