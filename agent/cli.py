@@ -92,7 +92,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
 @app.command("import")
 def import_(paths: list[Path] = typer.Argument(..., help="portfolio .json files or CSV-set folders")) -> None:
     """Import loan records; each file (or CSV set) is all-or-nothing."""
-    from agent.importer import ImportError_, import_path
+    from agent.importer import ImportFailed, import_path
 
     services = _services()
     failed = False
@@ -105,7 +105,7 @@ def import_(paths: list[Path] = typer.Argument(..., help="portfolio .json files 
 
             try:
                 counts = import_path(services.engine, path, update)
-            except ImportError_ as exc:
+            except ImportFailed as exc:
                 console.print(f"[red]{path}: nothing imported:[/] {exc}")
                 failed = True
                 continue

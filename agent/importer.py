@@ -26,7 +26,7 @@ CSV_FILES = ("borrowers.csv", "loans.csv", "installments.csv", "payments.csv")
 ProgressFn = Callable[[int, int], None]
 
 
-class ImportError_(ValueError):
+class ImportFailed(ValueError):
     """Import failed; nothing was written. The message names file, line and field."""
 
 
@@ -36,7 +36,7 @@ def load_csv_set(directory: Path) -> tuple[dict[str, Any], dict[str, list[str]]]
     origin: dict[str, list[str]] = {"borrowers": [], "loans": [], "payments": []}
     missing = [name for name in ("borrowers.csv", "loans.csv") if not (directory / name).exists()]
     if missing:
-        raise ImportError_(f"{directory}: missing {', '.join(missing)}")
+        raise ImportFailed(f"{directory}: missing {', '.join(missing)}")
 
     def rows(name: str) -> list[tuple[int, dict[str, str]]]:
         path = directory / name
@@ -51,7 +51,7 @@ def load_csv_set(directory: Path) -> tuple[dict[str, Any], dict[str, list[str]]]
             try:
                 contacts = json.loads(row["emergency_contacts"])
             except ValueError as exc:
-                raise ImportError_(f"borrowers.csv line {line}: emergency_contacts is not JSON") from exc
+                raise ImportFailed(f"borrowers.csv line {line}: emergency_contacts is not JSON") from exc
         elif row.get("contact_phone"):
             contacts = [{"name": row.get("contact_name") or "-", "phone": row["contact_phone"],
                          "relation": row.get("contact_relation") or "other"}]
@@ -70,7 +70,7 @@ def load_csv_set(directory: Path) -> tuple[dict[str, Any], dict[str, list[str]]]
     for line, row in rows("installments.csv"):
         loan = loans_by_id.get(row.get("loan_id") or "")
         if loan is None:
-            raise ImportError_(f"installments.csv line {line}: loan_id: unknown loan {row.get('loan_id')!r}")
+            raise ImportFailed(f"installments.csv line {line}: loan_id: unknown loan {row.get('loan_id')!r}")
         loan["installments"].append({k: v for k, v in row.items() if k != "loan_id"})
         installment_lines[loan["id"]].append(line)
     for line, row in rows("payments.csv"):
@@ -105,7 +105,7 @@ def import_document(engine: Engine, raw: dict[str, Any], origin: dict[str, list[
                     batch_loans: int = 5000, progress: ProgressFn | None = None) -> UpsertCounts:
     """Validate and write in batches inside ONE transaction: any bad item rolls everything back."""
     if not isinstance(raw, dict):
-        raise ImportError_("document must be a JSON object")
+        raise ImportFailed("document must be a JSON object")
     loans = raw.get("loans") or []
     payments = raw.get("payments") or []
     borrowers = raw.get("borrowers") or []
@@ -148,7 +148,7 @@ def import_document(engine: Engine, raw: dict[str, Any], origin: dict[str, list[
                 # is checked once more here, and any dangling one rolls the whole import back.
                 _check_references(session, raw, written[1], written_payments)
     except PortfolioError as exc:
-        raise ImportError_("; ".join(_locate(e, origin, raw) for e in exc.errors[:10])) from None
+        raise ImportFailed("; ".join(_locate(e, origin, raw) for e in exc.errors[:10])) from None
     finally:
         if collecting:
             gc.enable()
@@ -200,9 +200,9 @@ def import_path(engine: Engine, path: Path, progress: ProgressFn | None = None) 
         raw, origin = load_csv_set(path)
         return import_document(engine, raw, origin, progress=progress)
     if not path.exists():
-        raise ImportError_(f"{path}: no such file or directory")
+        raise ImportFailed(f"{path}: no such file or directory")
     try:
         raw = parse_json(path.read_bytes())
     except PortfolioError as exc:
-        raise ImportError_(f"{path}: {exc}") from None
+        raise ImportFailed(f"{path}: {exc}") from None
     return import_document(engine, raw, progress=progress)

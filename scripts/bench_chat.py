@@ -143,6 +143,15 @@ async def think(first: bool = False) -> None:
                             random.uniform(0.5 * THINK_S, 1.5 * THINK_S))
 
 
+async def send_line(ws: Any, offset: int, k: int) -> float:
+    """After the borrower's pause, send conversation ``offset``'s k-th line; returns send time."""
+    await think(first=k == 0)
+    text = BORROWER_LINES[(offset + k) % len(BORROWER_LINES)]
+    t0 = time.perf_counter()
+    await ws.send(json.dumps({"type": "message", "text": text}, ensure_ascii=False))
+    return t0
+
+
 async def chat_conversation(url: str, token: str, messages: int, offset: int, run: Run,
                             go: asyncio.Event, ready: Callable[[], None], wait_s: float) -> None:
     """Open, start, wait for the opening; then (after ``go``) send messages one by one."""
@@ -160,10 +169,7 @@ async def chat_conversation(url: str, token: str, messages: int, offset: int, ru
             ready()
             await go.wait()
             for k in range(messages):
-                await think(first=k == 0)
-                text = BORROWER_LINES[(offset + k) % len(BORROWER_LINES)]
-                t0 = time.perf_counter()
-                await ws.send(json.dumps({"type": "message", "text": text}, ensure_ascii=False))
+                t0 = await send_line(ws, offset, k)
                 while (frame := await recv_json(ws, wait_s)).get("type") != "message":
                     if frame.get("type") == "end":
                         run.ended_early += 1
@@ -200,10 +206,7 @@ async def echo_conversation(url: str, token: str, messages: int, offset: int, ru
             ready()
             await go.wait()
             for k in range(messages):
-                await think(first=k == 0)
-                text = BORROWER_LINES[(offset + k) % len(BORROWER_LINES)]
-                t0 = time.perf_counter()
-                await ws.send(json.dumps({"type": "message", "text": text}, ensure_ascii=False))
+                t0 = await send_line(ws, offset, k)
                 await recv_json(ws, wait_s)
                 run.latencies.append(time.perf_counter() - t0)
     except (TimeoutError, ConnectionClosed, OSError) as exc:

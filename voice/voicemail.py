@@ -10,6 +10,7 @@ since people answer with a short "喂？".
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 VOICEMAIL = "voicemail"
@@ -50,7 +51,8 @@ _NON_CJK_WORD = re.compile(r"[^\u3400-\u9fff]")
 _WORD = re.compile(r"[a-z']+")
 
 
-def _lcs(a: str, b: str) -> int:
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+    """Longest common subsequence length: characters of a string, or words of a list."""
     prev = [0] * (len(b) + 1)
     for ca in a:
         cur = [0]
@@ -80,17 +82,7 @@ def en_similarity(text: str, phrase: str) -> float:
     target = _WORD.findall(phrase)
     if not words or not target:
         return 0.0
-    return _lcs_seq(words, target) / len(target)
-
-
-def _lcs_seq(a: list[str], b: list[str]) -> int:
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b, 1):
-            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[-1]))
-        prev = cur
-    return prev[-1]
+    return _lcs(words, target) / len(target)
 
 
 def _n_words(text: str) -> int:

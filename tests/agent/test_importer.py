@@ -19,7 +19,7 @@ from sqlmodel import Session
 from agent.bootstrap import Services
 from agent.core.positions import compute_position
 from agent.demo import generate
-from agent.importer import ImportError_, import_document, import_path
+from agent.importer import ImportFailed, import_document, import_path
 from agent.store.loans import iter_loans
 from agent.store.tables import Installment, Loan
 
@@ -69,7 +69,7 @@ def test_bad_line_names_file_and_line_and_writes_nothing(services: Services, tmp
     rows = list(csv.DictReader((directory / "installments.csv").open(encoding="utf-8")))
     rows[2]["due_date"] = "2026-13-45"
     _write_csv(directory / "installments.csv", rows)
-    with pytest.raises(ImportError_, match=r"installments.csv line 4 .*due_date"):
+    with pytest.raises(ImportFailed, match=r"installments.csv line 4 .*due_date"):
         import_path(services.engine, directory)
     with Session(services.engine) as session:
         assert session.execute(select(func.count()).select_from(Loan)).scalar_one() == 0
@@ -80,14 +80,14 @@ def test_unknown_borrower_in_csv_points_at_loans_line(services: Services, tmp_pa
     rows = list(csv.DictReader((directory / "loans.csv").open(encoding="utf-8")))
     rows[1]["borrower_id"] = "B404"
     _write_csv(directory / "loans.csv", rows)
-    with pytest.raises(ImportError_, match=r"loans.csv line 3 \(borrower_id\): unknown borrower"):
+    with pytest.raises(ImportFailed, match=r"loans.csv line 3 \(borrower_id\): unknown borrower"):
         import_path(services.engine, directory)
 
 
 def test_batches_are_one_transaction(services: Services) -> None:
     doc = generate(borrowers=40, today=date(2026, 11, 25))
     doc["payments"][-1]["amount"] = -1  # the last batch is bad: earlier batches roll back too
-    with pytest.raises(ImportError_, match="payments"):
+    with pytest.raises(ImportFailed, match="payments"):
         import_document(services.engine, doc, batch_loans=10)
     with Session(services.engine) as session:
         assert session.execute(select(func.count()).select_from(Installment)).scalar_one() == 0
