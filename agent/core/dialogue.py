@@ -30,6 +30,7 @@ OUTCOME_RANK = {
 }
 
 _FULL_AMOUNT = re.compile(r"全部|全额|还清|结清|一次性|所有的?钱|都还")
+_HALF_AMOUNT = re.compile(r"一半|半数")
 _NOW = re.compile(r"马上|现在|立刻|立即|这就|今天|今儿|今晚")
 _COUNT = re.compile(r"分\s*([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:期|次|个月|月)")
 _BARE_NUMBER = re.compile(r"\D{0,3}?(\d{1,7}(?:\.\d{1,2})?)\D{0,4}")
@@ -446,6 +447,8 @@ class DialogueMachine:
         elif bare and self.state.pending == "ptp_amount":
             # Answering "how much?", a bare number is the amount (no money word needed).
             draft["amount"] = bare.group(1)
+        elif _HALF_AMOUNT.search(text) and base > 0:
+            draft["amount"] = str(_cents(base / 2))
         elif _FULL_AMOUNT.search(text) and base > 0:
             draft["amount"] = str(base)
         if when is not None:

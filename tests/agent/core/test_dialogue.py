@@ -222,3 +222,10 @@ def test_callback_keeps_the_whole_time_phrase() -> None:
     machine.step(nlu(Intent.CALLBACK_LATER), "在开会 晚点再说")
     decision = machine.step(nlu(Intent.OTHER), "下午三点吧")
     assert decision.acts[0] == ("callback_ack", {"callback_when": "下午三点"})
+
+
+def test_half_of_the_balance_is_an_amount() -> None:
+    _, machine = run(kind="inbound")
+    decision = machine.step(nlu(Intent.PROMISE_TO_PAY, day("2026-12-02")), "下周三先还一半行吗")
+    assert acts(decision) == ["ptp_readback"]
+    assert decision.acts[0][1]["amount"] == Decimal("1200.65")  # half of 2401.30
