@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -129,9 +132,21 @@ class Services:
             _ = self.recognizer, self.synthesizer
 
 
+def _owner_only(data_dir: Path) -> None:
+    """Tighten files an older version left group- or world-readable."""
+    for path in data_dir.rglob("*"):
+        with contextlib.suppress(OSError):
+            mode = path.stat().st_mode
+            if mode & 0o077:
+                path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def build_services(settings: Settings | None = None, **overrides: Any) -> Services:
     settings = settings or Settings()
+    # Everything the service writes (database, WAL, keys, recordings) is owner-only.
+    os.umask(0o077)
     settings.ensure_data_dir()
+    _owner_only(settings.data_dir)
     engine = make_engine(settings.sqlalchemy_url)
     migrate(engine)
     api_key, generated = settings.resolved_api_key()

@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.bootstrap import Services
 from agent.contacts import record_attempt_outcome, reserve_contact
+from agent.media_auth import issue_media_token
 from agent.store.db import session_scope
 from agent.store.tables import Borrower, Loan
 
@@ -50,13 +51,16 @@ async def place_call(services: Services, loan_id: str) -> dict[str, Any]:
                                    "and HUIKUAN_TWILIO_FROM_NUMBER")
     settings = services.settings
     stream_url = settings.public_url.replace("http", "ws", 1).rstrip("/") + "/ws/media"
+    token, _ = await asyncio.to_thread(issue_media_token, services.engine, loan_id, "outbound",
+                                       services.clock(), settings.media_token_ttl_s, attempt_id)
     try:
         # Our call id is the attempt's id: /ws/media finds the attempt by it when the call
         # connects (contract: start.customParameters carries loan_id and call_id).
         provider_sid = await provider.dial(to=_e164(phone),
                                            from_=settings.twilio_from_number or "",
                                            stream_url=stream_url,
-                                           params={"loan_id": loan_id, "call_id": str(attempt_id)})
+                                           params={"loan_id": loan_id, "call_id": str(attempt_id),
+                                                   "token": token})
     except Exception as exc:
         await asyncio.to_thread(_record, services, attempt_id, "failed", reason="dial_failed")
         raise TelephonyUnavailable(f"could not place the call: {exc}") from exc

@@ -81,12 +81,13 @@ def serve(host: str = "127.0.0.1", port: int = 8000,
         os.environ.setdefault("HUIKUAN_DATA_DIR", str(services.settings.data_dir))
         services.engine.dispose()
         uvicorn.run("agent.api.app:app_from_environment", factory=True, host=host, port=port,
-                    workers=workers, log_level="info", ws_per_message_deflate=False)
+                    workers=workers, log_level="info", ws_per_message_deflate=False,
+                    ws_max_size=settings.max_ws_frame_bytes)
         return
     # No per-message deflate: base64 call audio barely compresses and deflating it 50 times a
     # second per call showed up in the phone path's profile.
     uvicorn.run(create_app(services), host=host, port=port, log_level="info",
-                ws_per_message_deflate=False)
+                ws_per_message_deflate=False, ws_max_size=settings.max_ws_frame_bytes)
 
 
 @app.command("import")
@@ -151,16 +152,33 @@ def call(loan: str = typer.Option(..., "--loan", help="loan id, e.g. L001"),
          url: str = typer.Option("ws://127.0.0.1:8000/ws/media", help="the server's /ws/media"),
          out: Path = typer.Option(Path("agent-said.wav"), help="where to save the agent's audio"),
          fast: bool = typer.Option(False, help="send audio as fast as possible (not real time)"),
+         api_key: str = typer.Option("", envvar="HUIKUAN_API_KEY",
+                                     help="the server's API key (default: the data dir's)"),
          ) -> None:
-    """Local softphone: stream WAVs into /ws/media as a phone would and save what the agent said."""
+    """Local softphone: stream WAVs into /ws/media as a phone would and save what the agent said.
+
+    It first asks the server for a single-use media token for the loan (the stream is refused
+    without one), as an integration placing its own call would."""
     import asyncio
     import json
 
+    import httpx
+
     from voice.softphone import run_softphone
 
+    key = api_key or _services().api_key
+    base = url.replace("ws", "http", 1).rsplit("/ws/", 1)[0]
     try:
-        summary = asyncio.run(run_softphone(url, loan, audio, out_wav=out, realtime=not fast))
-    except OSError as exc:
+        response = httpx.post(base + "/api/v1/media-tokens", json={"loan_id": loan},
+                              headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        if response.status_code != 200:
+            console.print(f"[red]no media token for {loan}:[/] {response.status_code} "
+                          f"{response.text[:300]}")
+            raise typer.Exit(2)
+        token = response.json()["token"]
+        summary = asyncio.run(run_softphone(url, loan, audio, out_wav=out, realtime=not fast,
+                                            extra_params={"token": token}))
+    except (OSError, httpx.HTTPError) as exc:
         console.print(f"[red]cannot reach {url}:[/] {exc} (is `huikuan serve` running?)")
         raise typer.Exit(2) from exc
     console.print_json(json.dumps(summary, ensure_ascii=False, default=str))

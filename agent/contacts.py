@@ -90,7 +90,9 @@ def contact_context(*, now: datetime, channel: str, borrower: Borrower | Borrowe
     conversations = [a.at for a in history.attempts if a.outcome == "connected"]
     return ContactContext(
         now=now, borrower_timezone=borrower.timezone, channel=channel, direction="outbound",
-        paid=position.total_due <= 0,
+        # Paid means nothing left on the loan, not "nothing due today": a current loan after a
+        # chat has future instalments and is not `paid`.
+        paid=position.paid_off,
         disputed=disputed,
         cease_channels=ceased,
         wrong_number=any(r.kind == "wrong_number" for r in history.restrictions),

@@ -24,6 +24,8 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
+from nlp.masking import mask_sensitive
+
 _MONEY = Annotated[Decimal, Field(ge=0, allow_inf_nan=False, max_digits=18, decimal_places=6)]
 # Amounts already found valid. Whether an amount passes ``_MONEY`` depends on its numeric value
 # alone (finite, >= 0, digits counted on the normalised value), and a portfolio repeats the same
@@ -55,6 +57,9 @@ Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_
 # building a model instance per item, which matters for a million installments. Optional keys
 # get their defaults in ``_fill_defaults`` (pydantic never validates defaults either).
 _ITEM_CONFIG = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+_PERSONAL_FIELDS = {"name", "phone", "emergency_contacts"}
 
 
 def _known_timezone(value: str) -> str:
@@ -222,9 +227,11 @@ def validate_document(raw: Any, known_borrowers: set[str] | None = None,
         for err in exc.errors(include_url=False)[:50]:
             item, field = _describe_location(raw, tuple(err["loc"]))
             value = err.get("input")
-            detail = err["msg"]
-            if not isinstance(value, dict | list) and value is not None:
-                detail += f" (got {value!r})"
+            detail = mask_sensitive(err["msg"])
+            # Echo the offending value only where it is not personal data (names, phones).
+            if (not isinstance(value, dict | list) and value is not None
+                    and not any(part in _PERSONAL_FIELDS for part in err["loc"])):
+                detail += f" (got {mask_sensitive(repr(value))})"
             errors.append({"item": item, "field": field, "message": detail})
         raise PortfolioError(errors) from None
     _fill_defaults(doc)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,23 +25,27 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from agent.bootstrap import Services
-from agent.core.dialogue import (
+from agent.core.commands import Affirm, Clarify, Command, Deny, SetSlot
+from agent.core.engine import (
     ENDED,
+    NEGOTIATION,
     Decision,
-    DialogueMachine,
     DialogueState,
+    Engine,
     LoanFacts,
-    RecentPayment,
+    PaymentFact,
     new_state,
 )
+from agent.core.inputs import Dtmf, NoInput, Text, TurnInput, from_legacy
 from agent.core.labels import Intent, NluResult, Willingness
+from agent.core.money import cents, yuan_speech, yuan_text
 from agent.core.positions import LoanPosition, compute_position
 from agent.policy.content import UtteranceContext, check_utterance, safe_fallback
-from agent.store.conversations import add_flag, add_turn, apply_effects, next_seq
+from agent.store.conversations import EventLog, add_flag, add_turn, apply_effects, next_seq
 from agent.store.db import session_scope
 from agent.store.loans import load_loan
 from agent.store.tables import Borrower, Conversation, Loan, Turn
-from agent.strategy import Strategy
+from agent.strategy import Strategy, _Values
 
 log = logging.getLogger("huikuan.session")
 LOAN_CACHE_S = 5.0
@@ -48,6 +53,39 @@ LOAN_CACHE_S = 5.0
 CHANNEL_NAMES = {"app": "App内“还款”入口", "alipay": "支付宝", "wechat": "微信",
                  "bank_card": "绑定银行卡自动扣款", "bank_transfer": "对公账户转账",
                  "voice": "电话", "chat": "在线消息", "sms": "短信", "all": "任何渠道"}
+
+
+def _plain(value: Decimal) -> str:
+    """A rate without trailing zeros (24, 0.05), at most two decimals."""
+    text = f"{cents(value).normalize():f}"
+    return text
+
+
+def template_values(facts: LoanFacts, act_values: dict[str, Any], channel: str,
+                    settings: Any) -> dict[str, Any]:
+    """Template values: every yuan from a position field, rounded once (agent.core.money);
+    the voice channel says amounts in Chinese (一千一百一十元五角三分)."""
+    money = yuan_speech if channel == "voice" else yuan_text
+    channels = "、".join(CHANNEL_NAMES.get(c, c) for c in settings.payment_channels)
+    values: dict[str, Any] = {
+        "lender": settings.lender_name, "hotline": settings.complaint_hotline,
+        "masked_name": facts.masked_name, "name": facts.borrower_name,
+        "dpd": facts.dpd,
+        **{name: money(getattr(facts, name)) for name in MONEY_FIELDS},
+        "next_due_date": _cn_date(facts.next_due_date),
+        "oldest_due_date": _cn_date(facts.oldest_due_date), "channels": channels,
+        "annual_rate_pct": _plain(facts.annual_rate * 100),
+        "penalty_rate_pct": _plain(facts.penalty_rate_daily * 100),
+        "penalty_rate_wan": _plain(facts.penalty_rate_daily * 10000),
+    }
+    for key, value in act_values.items():
+        values[key] = money(value) if isinstance(value, Decimal) else value
+    if "asked_channel" in act_values:
+        values["channel_name"] = CHANNEL_NAMES.get(act_values["asked_channel"], "该渠道")
+    if "ceased_channel" in act_values:
+        values["channel_name"] = "和".join(
+            CHANNEL_NAMES.get(c, "该渠道") for c in str(act_values["ceased_channel"]).split("+"))
+    return values
 
 
 class ConversationNotFound(LookupError):
@@ -64,9 +102,9 @@ class AgentTurn:
     end_reason: str | None = None
 
 
-def _money(value: Decimal) -> str:
-    text = f"{value:.2f}"
-    return text[:-3] if text.endswith(".00") else text
+MONEY_FIELDS = ("total_due", "penalty", "overdue", "outstanding", "settle", "next_due_amount")
+REPEAT_PREFIX = "再跟您说明一下："
+_SPOKEN_UNIT = re.compile(r"(元整|[角分]|元)元")
 
 
 def _cn_date(day: Any) -> str:
@@ -83,6 +121,7 @@ class ConversationSession:
         self.ended = False
         self._rng = random.Random(conversation_id)
         self._loan_cache: tuple[float, tuple[Any, list[Any], bool] | None] | None = None
+        self._speech = False
 
     # -- life cycle ----------------------------------------------------------------------------
     @classmethod
@@ -135,7 +174,12 @@ class ConversationSession:
         return await self._run(lambda: self._say_sync(["resume"]))
 
     async def handle(self, text: str, meta: dict[str, Any] | None = None) -> list[AgentTurn]:
-        return await self._run(lambda: self._handle_sync(text, meta or {}))
+        """The text + meta form voice/ and the websocket use ({"dtmf": "1"}, no-input)."""
+        return await self.handle_input(from_legacy(text, meta))
+
+    async def handle_input(self, turn: TurnInput) -> list[AgentTurn]:
+        """The typed entry point: Text, Dtmf, NoInput."""
+        return await self._run(lambda: self._handle_sync(turn))
 
     async def say(self, acts: list[str], end_reason: str | None = None) -> list[AgentTurn]:
         """Agent-initiated lines (voice reprompts, silence goodbyes)."""
@@ -216,7 +260,7 @@ class ConversationSession:
         terms, payments, paused = record
         position: LoanPosition = compute_position(terms, payments, now)
         overdue = [i for i in position.installments if i.status == "overdue"]
-        recent = [p for p in payments if now - timedelta(days=14) <= p.paid_at <= now]
+        made = [p for p in payments if p.paid_at <= now]
         return LoanFacts(
             borrower_name=borrower.name, dpd=position.dpd, bucket=position.bucket,
             overdue=position.overdue_amount, penalty=position.penalty,
@@ -226,41 +270,37 @@ class ConversationSession:
             oldest_due_date=overdue[0].due_date if overdue else None,
             annual_rate=terms.annual_rate, penalty_rate_daily=terms.penalty_rate_daily,
             today=today, paused=paused,
-            recent_payments=tuple(RecentPayment(p.paid_at.astimezone(zone).date(), p.amount,
-                                                None) for p in recent),
+            payments=tuple(PaymentFact(p.paid_at.astimezone(zone).date(), p.amount)
+                           for p in made),
         )
 
-    def _values(self, facts: LoanFacts, act_values: dict[str, Any]) -> dict[str, Any]:
-        settings = self.services.settings
-        channels = "、".join(CHANNEL_NAMES.get(c, c) for c in settings.payment_channels)
-        values: dict[str, Any] = {
-            "lender": settings.lender_name, "hotline": settings.complaint_hotline,
-            "masked_name": facts.masked_name, "name": facts.borrower_name,
-            "dpd": facts.dpd, "total_due": _money(facts.total_due),
-            "penalty": _money(facts.penalty), "overdue": _money(facts.overdue),
-            "outstanding": _money(facts.outstanding), "settle": _money(facts.settle),
-            "next_due_date": _cn_date(facts.next_due_date),
-            "next_due_amount": _money(facts.next_due_amount),
-            "oldest_due_date": _cn_date(facts.oldest_due_date), "channels": channels,
-            "annual_rate_pct": f"{facts.annual_rate * 100:g}",
-            "penalty_rate_pct": f"{facts.penalty_rate_daily * 100:g}",
-        }
-        for key, value in act_values.items():
-            values[key] = _money(value) if isinstance(value, Decimal) else value
-        if "asked_channel" in act_values:
-            values["channel_name"] = CHANNEL_NAMES.get(act_values["asked_channel"], "该渠道")
-        if "ceased_channel" in act_values:
-            values["channel_name"] = CHANNEL_NAMES.get(act_values["ceased_channel"], "该渠道")
-        return values
+    def _values(self, facts: LoanFacts, act_values: dict[str, Any],
+                channel: str = "chat") -> dict[str, Any]:
+        return template_values(facts, act_values, channel, self.services.settings)
+
+    def _pick(self, strategy: Strategy, act: str, values: dict[str, Any],
+              avoid: set[str]) -> str:
+        """One variant, never the text the agent just said (cannot-handle repair rule)."""
+        variants = [v.format_map(_Values(values)) for v in strategy.choices(act, values)]
+        if self._speech:  # the speech form already says 元 (三千元整): drop the template's
+            variants = [_SPOKEN_UNIT.sub(r"\1", v) for v in variants]
+        fresh = [v for v in variants if v not in avoid]
+        if fresh:
+            return self._rng.choice(fresh)
+        return REPEAT_PREFIX + self._rng.choice(variants)
 
     def _word(self, db: Session, conversation: Conversation, state: DialogueState,
               facts: LoanFacts, strategy: Strategy, decision: Decision, seq: int,
-              now: datetime) -> list[AgentTurn]:
+              now: datetime, log: EventLog | None = None) -> list[AgentTurn]:
         """Render, check and store each agent act; blocked wording is replaced and flagged."""
         profile = self.services.policy
         turns: list[AgentTurn] = []
+        self._speech = state.channel == "voice"
+        avoid = set(state.last_reply)
+        said: list[str] = []
         for index, (act, act_values) in enumerate(decision.acts):
-            text = strategy.render(act, self._values(facts, act_values), self._rng)
+            values = self._values(facts, act_values, state.channel)
+            text = self._pick(strategy, act, values, avoid | set(said))
             ctx = UtteranceContext(identity_verified=state.verified,
                                    addressee="borrower" if state.verified else "unknown",
                                    is_opening=act.startswith("opening"), channel=state.channel)
@@ -268,15 +308,24 @@ class ConversationSession:
             if hits:
                 add_flag(db, conversation, "compliance_blocked",
                          ", ".join(h["rule"] for h in hits), now)
+            said.append(text)
             is_last = index == len(decision.acts) - 1
             end_call = is_last and decision.end_reason is not None
-            add_turn(db, conversation.id, seq, "agent", self._mask(text), now, act=act,
+            masked = self._mask(text)
+            add_turn(db, conversation.id, seq, "agent", masked, now, act=act[:40],
                      compliance=hits,
-                     meta={"uninterruptible": act.startswith("opening")})
+                     meta={"uninterruptible": act.startswith("opening"),
+                           **({"variant": act_values["variant"]}
+                              if "variant" in act_values else {})})
+            if log is not None:
+                log.append("utterance_sent", {"seq": seq, "act": act, "text": masked,
+                                              "compliance": [h["rule"] for h in hits]})
             turns.append(AgentTurn(text=text, seq=seq, act=act,
                                    uninterruptible=act.startswith("opening"), end_call=end_call,
                                    end_reason=decision.end_reason if end_call else None))
             seq += 1
+        if said:
+            state.last_reply = said
         if decision.end_reason is not None and not turns:
             turns.append(AgentTurn(text="", seq=seq, act="end", end_call=True,
                                    end_reason=decision.end_reason))
@@ -315,15 +364,20 @@ class ConversationSession:
             conversation.outcome = outcome or state.final_outcome()
             conversation.state = {**conversation.state, "end_reason": reason}
 
+    def _engine(self, state: DialogueState, facts: LoanFacts, strategy: Strategy) -> Engine:
+        return Engine(state, facts, strategy, strategy.flow_book,
+                      self.services.settings.payment_channels)
+
     def _open_sync(self) -> list[AgentTurn]:
         now = self.services.clock()
         with session_scope(self.services.engine) as db:
             conversation, state, facts, strategy, _ = self._context(db)
             conversation.segment = strategy.segment_for(facts.bucket, state.ability).id
-            decision = DialogueMachine(state, facts, strategy,
-                                       self.services.settings.payment_channels).opening()
+            decision = self._engine(state, facts, strategy).opening()
+            log = EventLog(db, conversation.id, now)
+            log.append("conversation_opened", {"channel": state.channel, "kind": state.kind})
             turns = self._word(db, conversation, state, facts, strategy, decision,
-                               next_seq(db, conversation.id), now)
+                               next_seq(db, conversation.id), now, log)
             self._finish(conversation, state, now, None)
             return turns
 
@@ -333,51 +387,102 @@ class ConversationSession:
             conversation, state, facts, strategy, _ = self._context(db)
             decision = Decision(acts=[(act, {}) for act in acts], end_reason=end_reason)
             turns = self._word(db, conversation, state, facts, strategy, decision,
-                               next_seq(db, conversation.id), now)
+                               next_seq(db, conversation.id), now,
+                               EventLog(db, conversation.id, now))
             self._finish(conversation, state, now, end_reason)
             return turns
 
-    def _classify(self, text: str, meta: dict[str, Any], facts: LoanFacts,
-                  state: DialogueState, zone: ZoneInfo) -> NluResult:
-        dtmf = meta.get("dtmf")
-        if dtmf:
-            intent = {"1": Intent.CONFIRM_IDENTITY, "2": Intent.DENY}.get(str(dtmf), Intent.OTHER)
-            return NluResult(intent=intent, intent_confidence=1.0, willingness=Willingness.NONE,
-                             willingness_confidence=1.0, redacted_text=f"[DTMF {dtmf}]",
-                             model="dtmf")
+    def _understand(self, text: str, state: DialogueState, zone: ZoneInfo) -> tuple[
+            list[Command], NluResult]:
+        """Text → commands (nlp.commands over the NLU; a test may inject its own)."""
+        understander = self.services.overrides.get("understander")
+        if understander is None:
+            from nlp.commands import understand as understander
         ref = self.services.clock().astimezone(zone)
-        return self.services.nlu.parse(text, ref=ref)
+        in_negotiation = any(f["flow"] in NEGOTIATION for f in state.stack) or bool(
+            state.expect and state.expect.startswith(("promise.", "offer.")))
+        result = understander(text, self.services.nlu, ref, expect=state.expect,
+                              channel=state.channel, verified=state.verified,
+                              in_negotiation=in_negotiation)
+        whole = result.whole or NluResult(intent=Intent.OTHER, intent_confidence=0.0,
+                                          willingness=Willingness.NONE,
+                                          willingness_confidence=0.0)
+        return list(result.commands), whole
 
-    def _handle_sync(self, text: str, meta: dict[str, Any]) -> list[AgentTurn]:
+    @staticmethod
+    def _dtmf_commands(digit: str) -> list[Command]:
+        if digit == "1":
+            return [SetSlot("identity", "self", clause="DTMF 1"), Affirm(clause="DTMF 1")]
+        if digit == "2":
+            return [Deny(clause="DTMF 2")]
+        return [Clarify("dtmf", clause=f"DTMF {digit}")]
+
+    def _handle_sync(self, turn: TurnInput) -> list[AgentTurn]:
+        """load → decide → word + check → persist, in one transaction."""
         now = self.services.clock()
+        text = turn.text if isinstance(turn, Text) else (
+            f"[按键{turn.digit}]" if isinstance(turn, Dtmf) else "")
+        meta = dict(turn.meta) if isinstance(turn, Text) else {}
         try:
             with session_scope(self.services.engine) as db:
                 conversation, state, facts, strategy, borrower = self._context(db)
                 if state.phase == ENDED:
                     return []
-                nlu = self._classify(text, meta, facts, state, ZoneInfo(borrower.timezone))
+                engine = self._engine(state, facts, strategy)
+                log = EventLog(db, conversation.id, now)
                 seq = next_seq(db, conversation.id)
-                add_turn(db, conversation.id, seq, "borrower", nlu.redacted_text or
-                         self._mask(text), now, intent=nlu.intent.value,
+                if isinstance(turn, NoInput):
+                    log.append("no_input", {"count": turn.count})
+                    decision = engine.no_input(turn.count)
+                    turns = self._word(db, conversation, state, facts, strategy, decision, seq,
+                                       now, log)
+                    self._finish(conversation, state, now, decision.end_reason)
+                    return turns
+                if isinstance(turn, Dtmf):
+                    commands = self._dtmf_commands(turn.digit)
+                    nlu = NluResult(intent={"1": Intent.CONFIRM_IDENTITY, "2": Intent.DENY}.get(
+                        turn.digit, Intent.OTHER), intent_confidence=1.0,
+                        willingness=Willingness.NONE, willingness_confidence=1.0,
+                        redacted_text=f"[DTMF {turn.digit}]", model="dtmf")
+                else:
+                    commands, nlu = self._understand(text, state, ZoneInfo(borrower.timezone))
+                masked = nlu.redacted_text or self._mask(text)
+                add_turn(db, conversation.id, seq, "borrower", masked, now,
+                         intent=nlu.intent.value,
                          intent_confidence=round(nlu.intent_confidence, 4),
                          willingness=nlu.willingness.value,
                          entities=[e.as_dict() for e in nlu.entities],
-                         meta={k: v for k, v in meta.items() if k != "dtmf"} |
-                         ({"truncated": True} if nlu.truncated else {}))
-                decision = DialogueMachine(state, facts, strategy,
-                                       self.services.settings.payment_channels).step(nlu, text)
-                apply_effects(db, conversation, decision.effects, now)
+                         meta=meta | ({"truncated": True} if nlu.truncated else {}))
+                log.append("message_received", {"seq": seq, "text": masked,
+                                                "input": type(turn).__name__})
+                log.append("commands", {"commands": [self._command_dict(c) for c in commands]})
+                decision = engine.step(commands, nlu.willingness.value)
+                if decision.slots_set:
+                    log.append("slots_set", {k: v if not isinstance(v, dict) else
+                                             {**v, "phrase": self._mask(str(v.get("phrase", "")))}
+                                             for k, v in decision.slots_set.items()})
+                apply_effects(db, conversation, decision.effects, now, borrower.timezone)
                 if decision.effects:
+                    log.append("effects_applied", {"effects": [e.to_dict()
+                                                               for e in decision.effects]})
                     self._loan_cache = None  # a pause or promise changes what comes next
                 conversation.segment = strategy.segment_for(
                     facts.bucket, state.ability, state.willingness or "unknown").id
                 turns = self._word(db, conversation, state, facts, strategy, decision, seq + 1,
-                                   now)
+                                   now, log)
                 self._finish(conversation, state, now, decision.end_reason)
                 return turns
         except Exception:
-            log.exception("turn failed in conversation %s", self.conversation_id)
+            log_ = logging.getLogger("huikuan.session")
+            log_.exception("turn failed in conversation %s", self.conversation_id)
             return self._fallback_sync(text, meta, now)
+
+    def _command_dict(self, command: Command) -> dict[str, Any]:
+        data = command.to_dict()
+        data["clause"] = self._mask(str(data.get("clause", "")))
+        if isinstance(data.get("value"), dict) and "phrase" in data["value"]:
+            data["value"] = {**data["value"], "phrase": self._mask(data["value"]["phrase"])}
+        return data
 
     def _fallback_sync(self, text: str, meta: dict[str, Any], now: datetime) -> list[AgentTurn]:
         """Keep the borrower's words and answer safely when the normal path failed."""

@@ -19,6 +19,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agent.core.commands import FLOW_IDS
+from agent.core.flows import Flow, FlowBook
+
 BUCKETS = ("current", "M1", "M2", "M3", "M4", "M5", "M6", "M6+")
 ABILITIES = ("normal", "hardship")
 WILLINGNESS = ("high", "medium", "low", "refuse", "none", "unknown")
@@ -26,21 +29,38 @@ CHANNELS = ("voice", "chat", "sms")
 ESCALATIONS = ("request_human", "complaint", "vulnerable", "waiver_over_limit",
                "repeated_refusal", "unclear")
 
-# Every act the dialogue can word; each must have at least one variant in a strategy.
+# Every template key the engine can word (``act`` or ``act:variant``); each needs a variant.
 ACTS = (
-    "opening_inbound", "opening_outbound", "opening_outbound_voice", "verify_again",
-    "disclose_debt", "disclose_current", "wrong_party_goodbye", "balance_overdue",
-    "balance_current", "nothing_due", "due_date_overdue", "due_date_current", "payment_methods",
-    "payment_channel_ok", "fees", "early_settlement", "credit_impact", "ask_plan",
-    "ptp_ask_amount", "ptp_ask_date", "ptp_date_too_late", "ptp_date_past", "ptp_amount_too_low",
-    "ptp_readback", "ptp_recorded", "ptp_not_confirmed", "extension_offer", "extension_recorded",
-    "extension_unavailable", "installment_offer", "installment_recorded",
-    "installment_unavailable", "waiver_offer", "waiver_recorded", "waiver_handoff",
-    "hardship_ack", "hardship_vulnerable", "dispute_ack", "claim_paid_found",
-    "claim_paid_not_found", "refuse_first", "refuse_end", "cease_ack", "complaint_ack",
-    "handoff", "callback_ask_time", "callback_ack", "abuse_warn", "abuse_end", "clarify",
-    "fallback_human", "greeting_reply", "anything_else", "goodbye", "resume", "reprompt",
-    "silence_goodbye",
+    "opening_inbound", "opening_outbound", "opening_outbound_voice", "resume", "reprompt",
+    "silence_goodbye", "verify.ask", "verify.ask:denied", "disclose.debt", "disclose.current", "disclose.debt:brief",
+    "disclose.current:brief", "cease.recorded:unverified",
+    "answer.balance:overdue", "answer.balance:current", "answer.balance:nothing_due",
+    "answer.due_date:overdue", "answer.due_date:current", "answer.due_date:nothing_due",
+    "answer.payment_method", "answer.payment_method:ok", "answer.payment_method:not_official",
+    "answer.fees", "answer.early_settlement", "answer.credit_impact",
+    "answer.overdue_status:yes", "answer.overdue_status:no",
+    "answer.payment_history:still_due", "answer.payment_history:clear",
+    "answer.payment_history:applied",
+    "answer.payment_history:none", "answer.robot", "answer.legal", "answer.personal_account",
+    "answer.collection_practice", "answer.greeting", "answer.identity_who", "answer.privacy",
+    "answer.cannot_change_records",
+    "promise.ask_amount", "promise.ask_amount:again", "promise.ask_date",
+    "promise.ask_date:again", "promise.ask_date:payday", "promise.date_past",
+    "promise.counter:date", "promise.counter:date_again", "promise.counter:amount",
+    "promise.counter:amount_again", "promise.counter:both", "promise.counter:both_again",
+    "promise.readback", "promise.recorded",
+    "offer.extension", "offer.installment", "offer.waiver", "handoff:promise",
+    "handoff:extension", "handoff:installment", "handoff:waiver", "handoff:vulnerable",
+    "handoff:unclear",
+    "plan.recorded:extension", "plan.recorded:installment", "plan.recorded:waiver",
+    "hardship.ack", "hardship.ack:short", "hardship.vulnerable", "dispute.confirm",
+    "dispute.recorded", "claim_paid.found:still_due", "claim_paid.found:clear",
+    "claim_paid.not_found", "cease.confirm:channel", "cease.recorded", "complaint.recorded",
+    "complaint.recorded:brief",
+    "handoff", "callback.ask_time", "callback.recorded", "third_party.message",
+    "wrong_number.recorded", "refusal.consequences", "refusal.end", "abuse.warn", "abuse.end",
+    "clarify", "clarify:numbers", "clarify.offer_human", "cancelled", "anything_else",
+    "goodbye",
 )
 
 
@@ -125,8 +145,11 @@ class Strategy(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
     version: int = Field(ge=1)
     description: str = ""
+    extends: str | None = None  # a sibling file whose templates and flows this one overrides
     segments: tuple[Segment, ...] = Field(min_length=1)
     templates: dict[str, tuple[str, ...]]
+    # Business flows (strategies/flows/*.yaml) with this strategy's step overrides merged in.
+    flows: dict[str, Flow] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete(self) -> Strategy:
@@ -142,7 +165,14 @@ class Strategy(_Strict):
         for act, variants in self.templates.items():
             for variant in variants:
                 _check_placeholders(variant, f"templates.{act}")
+        if self.flows:
+            keys = {k.split(":")[0] for k in self.templates}
+            self.flow_book.check_against(FLOW_IDS, keys)
         return self
+
+    @property
+    def flow_book(self) -> FlowBook:
+        return FlowBook(flows=self.flows)
 
     @property
     def ref(self) -> str:
@@ -157,9 +187,20 @@ class Strategy(_Strict):
 
     def render(self, act: str, values: Mapping[str, Any], rng: random.Random | None = None) -> str:
         """One variant of ``act`` with values filled in; variants keep the agent from sounding canned."""
-        variants = self.templates[act]
-        text = (rng or random).choice(variants)
-        return text.format_map(_Values(values))
+        return self.choices(act, values)[(rng or random).randrange(
+            len(self.choices(act, values)))].format_map(_Values(values))
+
+    def choices(self, act: str, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """The variants for an act (``act:variant`` when the engine named a variant)."""
+        variant = values.get("variant")
+        if variant and f"{act}:{variant}" in self.templates:
+            return self.templates[f"{act}:{variant}"]
+        if act in self.templates:
+            return self.templates[act]
+        for key, texts in self.templates.items():  # an act known only by its variants
+            if key.startswith(act + ":"):
+                return texts
+        raise KeyError(act)
 
 
 PLACEHOLDERS = {
@@ -167,7 +208,8 @@ PLACEHOLDERS = {
     "next_due_amount", "outstanding", "oldest_due_date", "channels", "channel_name", "annual_rate_pct",
     "penalty_rate_pct", "settle", "limit_date", "min_amount", "date", "amount", "days", "count",
     "per", "waiver", "after_waiver", "max_days", "max_count", "paid_on", "paid_amount",
-    "remaining_note", "hotline", "callback_when",
+    "remaining_note", "hotline", "callback_when", "variant", "asked_channel",
+    "penalty_rate_wan",
 }
 
 
@@ -190,13 +232,54 @@ class Routing(_Strict):
     challenger: dict[str, Any] | None = None
 
 
-def load_strategy_file(path: Path) -> Strategy:
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise StrategyError(f"{path.name}: not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise StrategyError(f"{path.name}: cannot read: {exc}") from None
     if not isinstance(raw, dict):
         raise StrategyError(f"{path.name}: top level must be a mapping")
+    return raw
+
+
+def load_flows(directory: Path) -> dict[str, Any]:
+    """The shared business flows (``strategies/flows/*.yaml``), each file validated."""
+    flows: dict[str, Any] = {}
+    for path in sorted(Path(directory).glob("*.yaml")):
+        raw = _read_yaml(path)
+        try:
+            book = FlowBook.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            raise StrategyError(f"flows/{path.name}: {key}: {err['msg']}") from None
+        flows.update(raw.get("flows") or {})
+        _ = book
+    return flows
+
+
+def _merged(path: Path, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    raw = _read_yaml(path)
+    parent_name = raw.get("extends")
+    if parent_name:
+        if parent_name in seen or parent_name == path.name:
+            raise StrategyError(f"{path.name}: extends: circular {parent_name!r}")
+        parent_path = path.parent / str(parent_name)
+        if not parent_path.is_file():
+            raise StrategyError(f"{path.name}: extends: no file {parent_name!r}")
+        parent = _merged(parent_path, (*seen, path.name))
+        raw = {**raw, "templates": {**parent.get("templates", {}), **(raw.get("templates") or {})},
+               "flows": {**parent.get("flows", {}), **(raw.get("flows") or {})}}
+    return raw
+
+
+def load_strategy_file(path: Path) -> Strategy:
+    raw = _merged(path)
+    flows_dir = path.parent / "flows"
+    if flows_dir.is_dir():
+        raw = {**raw, "flows": {**load_flows(flows_dir), **(raw.get("flows") or {})}}
     try:
         return Strategy.model_validate(raw)
     except ValidationError as exc:

@@ -79,7 +79,7 @@ def huikuan_cmd() -> list[str]:
 def start_server(borrowers: int, port: int, workdir: Path,
                  workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     """Seed demo data and start ``huikuan serve`` in its own process; returns it and its key."""
-    env = {**os.environ, "HUIKUAN_DATA_DIR": str(workdir / "data")}
+    env = {**os.environ, "HUIKUAN_DATA_DIR": str(workdir / "data"), "HUIKUAN_BENCH_ECHO": "1"}
     env.pop("HUIKUAN_DATABASE_URL", None)
     print(f"seeding {borrowers} demo borrowers in {workdir} …", flush=True)
     subprocess.run([*huikuan_cmd(), "demo", "--borrowers", str(borrowers)], env=env, check=True,

@@ -144,6 +144,16 @@ def loadavg() -> str:
 
 # --- audio ----------------------------------------------------------------------------------
 
+async def media_token(ws_url: str, loan_id: str) -> str:
+    """A single-use stream token from the server under test (contract v1.1)."""
+    base = ws_url.replace("ws", "http", 1).rsplit("/ws/", 1)[0]
+    async with httpx.AsyncClient() as client:
+        r = await client.post(base + "/api/v1/media-tokens", json={"loan_id": loan_id},
+                              headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30)
+    r.raise_for_status()
+    return str(r.json()["token"])
+
+
 @dataclass
 class Clip:
     name: str
@@ -307,8 +317,9 @@ class Phone:
         self.log("connected")
         try:
             await ws.send(encode_connected())
-            await ws.send(encode_start(self.sid, "CA" + self.sid[2:], {"loan_id": self.loan_id},
-                                       self.nseq()))
+            token = await media_token(self.url, self.loan_id)
+            await ws.send(encode_start(self.sid, "CA" + self.sid[2:],
+                                       {"loan_id": self.loan_id, "token": token}, self.nseq()))
             tasks = [asyncio.create_task(self.receiver(ws)), asyncio.create_task(self.sender(ws))]
             try:
                 await self.talk()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -9,7 +13,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from agent.api.limits import BodySizeLimit
+from agent.api.guards import (
+    ApiKeyFirst,
+    BodySizeLimit,
+    ConnectionLimiter,
+    ControlCharacters,
+    RateLimiter,
+    SecurityHeaders,
+)
 from agent.api.routes import (
     calls,
     chat,
@@ -25,14 +36,47 @@ from agent.api.routes import (
 from agent.api.ws import chat as chat_ws
 from agent.api.ws import media as media_ws
 from agent.bootstrap import Services
+from agent.logs import install_masking_filter
 
 WIDGET_DIR = Path(__file__).resolve().parent / "widget"
 CONSOLE_DIR = Path(__file__).resolve().parent / "console"
 
 
+log = logging.getLogger("huikuan.app")
+SWEEP_INTERVAL_S = 60.0
+
+
+async def _sweep_expired_chats(services: Services) -> None:
+    """Close chat conversations whose token expired while no socket was open."""
+    while True:
+        try:
+            await chat_ws.close_expired_chats(services)
+        except Exception:  # noqa: BLE001 - a failed sweep must not stop the next one
+            log.exception("closing expired chats failed")
+        await asyncio.sleep(SWEEP_INTERVAL_S)
+
+
 def create_app(services: Services) -> FastAPI:
-    app = FastAPI(title="Huikuan 回款", version="0.1.0")
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        install_masking_filter()  # uvicorn's handlers exist by now
+        sweeper = asyncio.create_task(_sweep_expired_chats(services))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+    app = FastAPI(title="Huikuan 回款", version="0.1.0", lifespan=lifespan)
     app.state.services = services
+    settings = services.settings
+    app.state.connections = ConnectionLimiter(settings.ws_connections_per_client)
+    app.state.chat_rate = RateLimiter(settings.chat_message_rate, settings.chat_message_burst)
+    app.state.session_rate = RateLimiter(settings.chat_session_rate,
+                                         max(1, int(settings.chat_session_rate * 5)))
+    app.state.chat_sockets = {}
+    app.state.plan_slots = asyncio.Semaphore(settings.plan_concurrency)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -49,7 +93,12 @@ def create_app(services: Services) -> FastAPI:
     app.mount("/widget", StaticFiles(directory=WIDGET_DIR, check_dir=False), name="widget")
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True, check_dir=False),
               name="console")
-    app.add_middleware(BodySizeLimit, max_bytes=services.settings.max_body_bytes)
+    # Outermost last: headers on every answer, then the key, then the body cap.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       small_bytes=settings.max_small_body_bytes)
+    app.add_middleware(ApiKeyFirst, key=lambda: services.api_key)
+    app.add_middleware(ControlCharacters)
+    app.add_middleware(SecurityHeaders, widget_frame_ancestors=settings.widget_frame_ancestors)
     return app
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlmodel import Session
 
 from agent.bootstrap import Services
@@ -20,7 +21,13 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def require_api_key(request: Request, services: ServicesDep) -> None:
+# Declared so the OpenAPI document says how to authenticate; the check itself is below.
+_BEARER = HTTPBearer(auto_error=False, description="HUIKUAN_API_KEY")
+
+
+def require_api_key(request: Request, services: ServicesDep,
+                    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None
+                    ) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

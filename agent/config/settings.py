@@ -23,8 +23,25 @@ class Settings(BaseSettings):
     # HMAC secret for chat session tokens; generated and stored in data_dir when unset.
     session_secret: SecretStr | None = None
     chat_token_ttl_s: int = 30 * 60
-    max_body_bytes: int = 64 * 1024 * 1024
+    # Limits before work (requests, websockets), so no unauthenticated client can exhaust us.
+    max_body_bytes: int = 64 * 1024 * 1024  # portfolio uploads only
+    max_small_body_bytes: int = 256 * 1024  # every other route
     max_message_chars: int = 2000
+    max_ws_frame_bytes: int = 64 * 1024  # uvicorn's cap on one websocket message
+    max_media_frame_bytes: int = 16 * 1024  # a 20 ms Twilio media event is ~400 bytes
+    ws_connections_per_client: int = 256
+    ws_start_timeout_s: float = 10.0  # a chat socket must send its start frame by then
+    media_start_timeout_s: float = 10.0
+    chat_idle_timeout_s: float = 15 * 60  # an idle chat is ended (and its conversation closed)
+    chat_message_rate: float = 1.0  # per chat token: sustained messages per second …
+    chat_message_burst: int = 8  # … and how many at once
+    chat_session_rate: float = 20.0  # chat session tokens issued per second per API client
+    max_turns_per_conversation: int = 200
+    media_token_ttl_s: int = 10 * 60
+    # Benchmarks only: the bare websocket echo baseline of scripts/bench_chat.py.
+    bench_echo: bool = False
+    widget_frame_ancestors: str = "*"
+    plan_concurrency: int = 1  # contact plans computed at once (each is CPU-heavy)
     lender_name: str = "回款消费金融"
     complaint_hotline: str = "400-800-1234"
     payment_channels: tuple[str, ...] = ("app", "alipay", "wechat", "bank_transfer")
@@ -49,7 +66,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'huikuan.db'}"
 
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The data directory, owner-only: it holds the database, keys and recordings."""
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.data_dir.stat().st_mode & 0o077:
+            self.data_dir.chmod(0o700)
         return self.data_dir
 
     def _stored_secret(self, filename: str) -> str:

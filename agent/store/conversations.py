@@ -3,25 +3,62 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from agent.core.dialogue import Effect
+from agent.core import effects as fx
+from agent.core.money import cents
 from agent.store.reviews import reviews_for
 from agent.store.tables import (
     Borrower,
     Callback,
     ContactRestriction,
     Conversation,
+    ConversationEvent,
     Flag,
     Loan,
+    Payment,
     Promise,
     Turn,
 )
+
+# Where a part of day starts, for a callback's time (borrower's local clock).
+PART_HOURS = {"morning": 9, "noon": 12, "afternoon": 14, "evening": 19}
+
+
+def _mask(text: str) -> str:
+    """Every free text is masked at the store boundary, whoever wrote it."""
+    from nlp.masking import mask_sensitive
+
+    return mask_sensitive(text or "")
+
+
+def next_event_seq(session: Session, conversation_id: str) -> int:
+    current = session.execute(
+        select(func.max(ConversationEvent.seq))
+        .where(ConversationEvent.conversation_id == conversation_id)
+    ).scalar_one()
+    return (current or 0) + 1
+
+
+class EventLog:
+    """Appends one conversation's events in the caller's transaction (never updates them)."""
+
+    def __init__(self, session: Session, conversation_id: str, at: datetime) -> None:
+        self.session = session
+        self.conversation_id = conversation_id
+        self.at = at
+        self.seq = next_event_seq(session, conversation_id)
+
+    def append(self, kind: str, data: dict[str, Any]) -> None:
+        self.session.add(ConversationEvent(conversation_id=self.conversation_id, seq=self.seq,
+                                           kind=kind, data=data, at=self.at))
+        self.seq += 1
 
 
 def next_seq(session: Session, conversation_id: str) -> int:
@@ -47,45 +84,74 @@ def add_turn(session: Session, conversation_id: str, seq: int, speaker: str, tex
 def add_flag(session: Session, conversation: Conversation, kind: str, note: str,
              at: datetime) -> None:
     session.add(Flag(conversation_id=conversation.id, borrower_id=conversation.borrower_id,
-                     loan_id=conversation.loan_id, kind=kind, note=note[:500], created_at=at))
+                     loan_id=conversation.loan_id, kind=kind, note=_mask(note)[:500],
+                     created_at=at))
     if kind not in conversation.flags:
         conversation.flags = [*conversation.flags, kind]
 
 
-def apply_effects(session: Session, conversation: Conversation, effects: Iterable[Effect],
-                  at: datetime) -> None:
-    """Persist what the dialogue decided, in the caller's transaction."""
+def _live_promises(session: Session, conversation_id: str) -> list[Promise]:
+    return list(session.execute(
+        select(Promise).where(Promise.conversation_id == conversation_id,
+                              Promise.status == "pending").order_by(Promise.id)).scalars())
+
+
+def apply_effects(session: Session, conversation: Conversation, effects: Iterable[fx.Effect],
+                  at: datetime, timezone: str = "Asia/Shanghai") -> None:
+    """Persist what the engine decided, in the caller's transaction."""
     for effect in effects:
-        data = effect.data
-        if effect.kind == "flag":
-            add_flag(session, conversation, data["kind"], data.get("note", ""), at)
-        elif effect.kind == "promise" and conversation.loan_id:
+        if isinstance(effect, fx.Flag):
+            add_flag(session, conversation, effect.flag, effect.note, at)
+        elif isinstance(effect, fx.RecordPromise) and conversation.loan_id:
+            # A later promise in the same conversation cancels the earlier one.
+            for old in _live_promises(session, conversation.id):
+                old.status = "cancelled"
             session.add(Promise(conversation_id=conversation.id, loan_id=conversation.loan_id,
-                                amount=Decimal(str(data["amount"])),
-                                due_date=date.fromisoformat(data["due_date"]),
-                                status="pending", created_at=at))
-        elif effect.kind == "restrict":
+                                amount=cents(Decimal(effect.amount)),
+                                due_date=date.fromisoformat(effect.due_date),
+                                status="pending", created_at=at, confirmed=effect.confirmed,
+                                plan=effect.plan))
+            session.flush()
+        elif isinstance(effect, fx.ConfirmPromise):
+            live = _live_promises(session, conversation.id)
+            if live:
+                live[-1].confirmed = True
+        elif isinstance(effect, fx.CancelPromise):
+            for old in _live_promises(session, conversation.id):
+                old.status = "cancelled"
+        elif isinstance(effect, fx.Restrict):
             session.add(ContactRestriction(
                 borrower_id=conversation.borrower_id,
-                loan_id=conversation.loan_id if data["kind"] == "disputed" else None,
-                kind=data["kind"], channel=data.get("channel", "all"),
+                loan_id=conversation.loan_id if effect.reason == "disputed" else None,
+                kind=effect.reason, channel=effect.channel,
                 conversation_id=conversation.id, created_at=at))
-        elif effect.kind == "pause_loan" and conversation.loan_id:
+        elif isinstance(effect, fx.PauseLoan) and conversation.loan_id:
             session.execute(update(Loan).where(Loan.id == conversation.loan_id)
-                            .values(paused_reason=data.get("reason", "paused")))
-        elif effect.kind == "ability":
+                            .values(paused_reason=effect.reason))
+        elif isinstance(effect, fx.SetAbility):
             session.execute(update(Borrower).where(Borrower.id == conversation.borrower_id)
-                            .values(ability=data["ability"]))
-        elif effect.kind == "callback":
+                            .values(ability=effect.ability))
+        elif isinstance(effect, fx.Callback):
+            local_day = date.fromisoformat(effect.date) if effect.date else None
             when = None
-            if data.get("date"):
-                when = datetime.combine(date.fromisoformat(data["date"]), datetime.min.time(),
-                                        UTC)
+            if local_day is not None:
+                hour = effect.hour if effect.hour is not None else PART_HOURS.get(
+                    effect.part or "", 9)
+                when = datetime.combine(local_day, time(min(max(hour, 0), 23)),
+                                        ZoneInfo(timezone))
             session.add(Callback(borrower_id=conversation.borrower_id,
                                  loan_id=conversation.loan_id, conversation_id=conversation.id,
-                                 at=when, note=data.get("phrase", "")))
-        elif effect.kind == "handoff":
+                                 at=when, note=_mask(effect.phrase), local_date=local_day,
+                                 part=effect.part))
+        elif isinstance(effect, fx.HandOff):
             pass  # the handoff flag is the record; the console queues flagged conversations
+
+
+def _paid_towards(session: Session, promise: Promise) -> Decimal:
+    """What payments posted since the promise was made cover of it (capped at its amount)."""
+    paid = session.execute(select(func.coalesce(func.sum(Payment.amount), 0)).where(
+        Payment.loan_id == promise.loan_id, Payment.paid_at >= promise.created_at)).scalar_one()
+    return min(cents(Decimal(str(paid or 0))), cents(promise.amount))
 
 
 def conversation_summary(conversation: Conversation) -> dict[str, Any]:
@@ -115,10 +181,12 @@ def conversation_detail(session: Session, conversation: Conversation) -> dict[st
                    "intent_confidence": t.intent_confidence, "willingness": t.willingness,
                    "entities": t.entities or [], "compliance": t.compliance or [],
                    "act": t.act, "meta": t.meta or {}, "at": t.at.isoformat()} for t in turns],
-        "promises": [{"amount": float(p.amount), "due_date": p.due_date.isoformat(),
-                      "status": p.status, "created_at": p.created_at.isoformat()}
+        "promises": [{"amount": float(cents(p.amount)), "due_date": p.due_date.isoformat(),
+                      "status": p.status, "confirmed": bool(p.confirmed), "plan": p.plan,
+                      "paid_amount": float(_paid_towards(session, p)),
+                      "created_at": p.created_at.isoformat()}
                      for p in promises],
-        "flag_details": [{"kind": f.kind, "note": f.note, "at": f.created_at.isoformat()}
+        "flag_details": [{"kind": f.kind, "note": _mask(f.note), "at": f.created_at.isoformat()}
                          for f in flags],
         "reviews": reviews_for(session, conversation.id),
     }

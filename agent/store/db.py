@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+T = TypeVar("T")
+# PostgreSQL: deadlock_detected, serialization_failure. Both roll back the whole transaction,
+# so running it again from the start is safe.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
 
 
 def make_engine(url: str) -> Engine:
@@ -21,9 +29,11 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # A long busy timeout: a turn waits for a bulk import's lock rather than fail (a
+        # borrower's message is never lost to "database is locked").
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20,
-            max_overflow=40,
+            url, connect_args={"check_same_thread": False, "timeout": 300}, pool_size=20,
+            max_overflow=40, hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -35,7 +45,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True)
+    # hide_parameters: statement parameters (a borrower's words) never reach logs or errors.
+    return create_engine(url, pool_size=20, max_overflow=40, pool_pre_ping=True,
+                         hide_parameters=True)
 
 
 def alembic_config(url: str) -> Config:
@@ -103,3 +115,19 @@ def bulk_write_scope(engine: Engine) -> Iterator[tuple[Session, bool]]:
                 restored = False
             if not restored:
                 connection.invalidate()
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
+
+
+def run_with_retry(transaction: Callable[[], T], attempts: int = 5) -> T:
+    """Run a whole transaction, again after a deadlock or serialization failure (with jitter)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return transaction()
+        except DBAPIError as exc:
+            if attempt == attempts or not is_retryable(exc):
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * attempt)
+    raise AssertionError("unreachable")

@@ -187,7 +187,9 @@ def _write_postgresql(connection: Connection, doc: PortfolioDocument, now: datet
         staging = f"_import_{table}"
         cursor.execute(f"CREATE TEMP TABLE {staging} (LIKE {table}) ON COMMIT DROP")
         copy(staging, columns, rows)
-        cursor.execute(_upsert_sql(table, columns, f"SELECT {', '.join(columns)} FROM {staging}"))
+        # Rows locked in key order: two imports touching the same ids wait, never deadlock.
+        cursor.execute(_upsert_sql(table, columns,
+                                   f"SELECT {', '.join(columns)} FROM {staging} ORDER BY id"))
         cursor.execute(f"DROP TABLE {staging}")
 
     dumps, loans = json.dumps, doc["loans"]
@@ -199,7 +201,8 @@ def _write_postgresql(connection: Connection, doc: PortfolioDocument, now: datet
             (loan["id"], loan["borrower_id"], loan["principal"], loan["annual_rate"],
              loan["penalty_rate_daily"], loan["disbursed_on"], now) for loan in loans])
         if loans:
-            cursor.execute("DELETE FROM installments WHERE loan_id = ANY(%s)",
+            cursor.execute("DELETE FROM installments WHERE id IN (SELECT id FROM installments"
+                           " WHERE loan_id = ANY(%s) ORDER BY loan_id, seq FOR UPDATE)",
                            ([loan["id"] for loan in loans],))
             copy("installments", _INSTALLMENT_COLS, (
                 (loan_id, i["seq"], i["due_date"], i["principal"], i["interest"], i["fee"])

@@ -14,6 +14,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from agent.store.tables import utcnow
 from agent.store.types import UTCDateTime
+from nlp.masking import mask_sensitive
 
 VERDICTS = ("ok", "issue")
 
@@ -38,7 +39,8 @@ def review_dict(review: Review) -> dict[str, Any]:
 
 def add_review(session: Session, conversation_id: str, verdict: str, note: str, reviewer: str,
                at: datetime) -> Review:
-    review = Review(conversation_id=conversation_id, verdict=verdict, note=note,
+    # Supervisors paste what the borrower said; identifiers are masked like every turn.
+    review = Review(conversation_id=conversation_id, verdict=verdict, note=mask_sensitive(note),
                     reviewer=reviewer, created_at=at)
     session.add(review)
     session.flush()

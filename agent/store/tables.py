@@ -120,8 +120,12 @@ class Promise(SQLModel, table=True):
     loan_id: str = Field(foreign_key="loans.id", index=True, max_length=64)
     amount: Decimal = _money()
     due_date: date
-    status: str = Field(default="pending", max_length=16)  # pending | kept | broken | cancelled
+    # pending | kept | partially_kept | broken | cancelled
+    status: str = Field(default="pending", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
+    # Stored as soon as stated; confirmed once the borrower agrees to the read-back.
+    confirmed: bool = False
+    plan: str = Field(default="promise", max_length=16)  # promise | extension | installment | waiver
 
 
 class Flag(SQLModel, table=True):
@@ -179,6 +183,9 @@ class Callback(SQLModel, table=True):
     conversation_id: str | None = Field(default=None, max_length=40)
     at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     note: str = ""
+    # The borrower's local day and part of day (morning | noon | afternoon | evening).
+    local_date: date | None = None
+    part: str | None = Field(default=None, max_length=16)
 
 
 class ChatSession(SQLModel, table=True):
@@ -191,3 +198,35 @@ class ChatSession(SQLModel, table=True):
     loan_id: str | None = Field(default=None, max_length=64)
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     conversation_id: str | None = Field(default=None, max_length=40)
+
+
+class MediaToken(SQLModel, table=True):
+    """A single-use credential for one ``/ws/media`` stream about one loan (contract v1.1).
+
+    Only the token's SHA-256 is stored: a database reader cannot replay a live token.
+    """
+
+    __tablename__ = "media_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    loan_id: str = Field(max_length=64, index=True)
+    direction: str = Field(default="outbound", max_length=16)  # outbound | inbound
+    # The outbound attempt it was issued with (calls the service placed itself), if any.
+    attempt_id: int | None = None
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class ConversationEvent(SQLModel, table=True):
+    """Append-only log of a conversation: message received, commands, slots set, effects
+    applied, utterance sent. ``conversations.state`` is a cache of what this log implies."""
+
+    __tablename__ = "conversation_events"
+    __table_args__ = (UniqueConstraint("conversation_id", "seq", name="uq_event_conv_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=40)
+    seq: int
+    kind: str = Field(max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))

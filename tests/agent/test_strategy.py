@@ -49,7 +49,7 @@ def test_shipped_strategies_are_valid() -> None:
     (lambda d: d.pop("version"), "standard.yaml: version: Field required"),
     (lambda d: d["segments"][0]["when"].update(buckets=["M9"]), "unknown bucket 'M9'"),
     (lambda d: d["segments"][0]["offers"].update(max_waiver_pct=150), "max_waiver_pct"),
-    (lambda d: d["templates"].pop("ptp_readback"), "missing act 'ptp_readback'"),
+    (lambda d: d["templates"].pop("promise.readback"), "missing act 'promise.readback'"),
     (lambda d: d["templates"].update(made_up=["x"]), "unknown act 'made_up'"),
     (lambda d: d["templates"]["handoff"].append("转给{nobody}"), "unknown placeholder {nobody}"),
     (lambda d: d["segments"][0]["channels"].update(fax={"cadence_days": 1, "max_per_day": 1}),
@@ -62,6 +62,24 @@ def test_broken_strategy_names_file_and_key(strategies_dir: Path, change, expect
         load_strategy_file(strategies_dir / "standard.yaml")
     assert expected in str(info.value)
     assert any(expected in p for p in check_directory(strategies_dir))
+
+
+def test_broken_flow_names_file_and_key(strategies_dir: Path) -> None:
+    path = strategies_dir / "flows" / "core.yaml"
+    _edit(path, lambda d: d["flows"]["promise"]["steps"][1].update(collect="shoe_size"))
+    problems = check_directory(strategies_dir)
+    assert problems and "flows/core.yaml" in problems[0] and "shoe_size" in problems[0]
+
+
+def test_strategy_may_override_a_flow_step(strategies_dir: Path) -> None:
+    path = strategies_dir / "gentle.yaml"
+    _edit(path, lambda d: d.update(flows={"refusal": {"steps": [{"action": "handoff"}]}}))
+    strategy = load_strategy_file(path)
+    assert strategy.flows["refusal"].steps[0].action == "handoff"
+    _edit(path, lambda d: d.update(flows={"refusal": {"steps": [{"say": "no.such.act"}]}}))
+    with pytest.raises(StrategyError, match="gentle.yaml") as info:
+        load_strategy_file(path)
+    assert "no.such.act" in str(info.value)
 
 
 def test_invalid_yaml_and_unknown_champion(strategies_dir: Path) -> None:
@@ -100,8 +118,11 @@ SAMPLE = {name: "1" for name in PLACEHOLDERS} | {
     "next_due_date": "12月10日", "oldest_due_date": "10月10日", "callback_when": "明天下午",
     "hotline": "400-800-1234", "remaining_note": "目前仍需还款1901.3元。",
 }
-BEFORE_VERIFICATION = {"opening_outbound", "opening_outbound_voice", "verify_again",
-                       "wrong_party_goodbye", "goodbye"}
+BEFORE_VERIFICATION = {"opening_outbound", "opening_outbound_voice", "verify.ask",
+                       "verify.ask:denied",
+                       "wrong_number.recorded", "third_party.message", "goodbye",
+                       "cease.recorded:unverified", "callback.ask_time", "callback.recorded",
+                       "answer.robot", "silence_goodbye", "reprompt"}
 
 
 @pytest.mark.parametrize("ref", ["standard@3", "gentle@1"])

@@ -359,6 +359,15 @@ class CallLike(Protocol):
     async def wait_ended(self) -> None: ...
 
 
+class StreamRejected(Exception):
+    """Raised by ``receive_text`` to end the stream with a close code (bad credentials, a
+    frame over the cap, no start in time); every other receive error means the socket closed."""
+
+    def __init__(self, code: int, why: str) -> None:
+        super().__init__(why)
+        self.code = code
+
+
 async def serve_media_stream(
     receive_text: Callable[[], Awaitable[str | None]],
     send_text: Callable[[str], Awaitable[None]],
@@ -385,6 +394,10 @@ async def serve_media_stream(
                 return call
             try:
                 text = recv.result()
+            except StreamRejected:
+                if call is not None:
+                    await call.stop("protocol_error")
+                raise
             except Exception:  # socket closed under us
                 text = None
             if text is None:

@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -26,8 +26,12 @@ class ChatSessionRequest(BaseModel):
 
 
 @router.post("/sessions")
-def create_session(body: ChatSessionRequest, session: SessionDep,
-                   services: ServicesDep) -> Any:
+def create_session(body: ChatSessionRequest, session: SessionDep, services: ServicesDep,
+                   request: Request) -> Any:
+    client = request.client.host if request.client else "?"
+    if not request.app.state.session_rate.allow(client):
+        raise HTTPException(429, "too many chat sessions requested: slow down",
+                            headers={"Retry-After": "1"})
     if session.get(Borrower, body.borrower_id) is None:
         raise HTTPException(404, f"unknown borrower {body.borrower_id!r}")
     if body.loan_id is not None:
@@ -53,5 +57,7 @@ def create_session(body: ChatSessionRequest, session: SessionDep,
                         loan_id=body.loan_id, expires_at=expires_at, direction=body.direction)
     session.add(ChatSession(id=claims.session_id, borrower_id=body.borrower_id,
                             loan_id=body.loan_id, expires_at=expires_at, direction=body.direction))
+    # Committed before the token leaves: a widget that connects at once must find the row.
+    session.commit()
     return {"token": issue(services.session_secret, claims),
             "expires_at": expires_at.isoformat(), "session_id": claims.session_id}

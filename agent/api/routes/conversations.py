@@ -21,7 +21,7 @@ def list_conversations(session: SessionDep, loan_id: str | None = None,
                        outcome: str | None = None, channel: str | None = None,
                        reviewed: bool | None = None,
                        limit: int = Query(100, ge=1, le=1000),
-                       offset: int = Query(0, ge=0)) -> list[dict[str, Any]]:
+                       offset: int = Query(0, ge=0, le=10_000_000)) -> list[dict[str, Any]]:
     query = select(Conversation)
     if loan_id:
         query = query.where(Conversation.loan_id == loan_id)

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from agent.api.deps import ApiKey, ServicesDep
 from agent.portfolio import PortfolioError, parse_json, validate_document
-from agent.store.db import session_scope
+from agent.store.db import run_with_retry, session_scope
 from agent.store.loans import referenced_unknowns, upsert_document
 
 router = APIRouter(prefix="/api/v1", tags=["loan records"], dependencies=[ApiKey])
@@ -27,7 +27,7 @@ async def push_portfolio(request: Request, services: ServicesDep) -> JSONRespons
             return upsert_document(session, doc).as_dict()
 
     try:
-        counts = await run_in_threadpool(write)
+        counts = await run_in_threadpool(run_with_retry, write)
     except PortfolioError as exc:
         return JSONResponse({"detail": str(exc), "errors": exc.errors}, status_code=422)
     return JSONResponse({"status": "ok", **counts})

@@ -12,18 +12,27 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from sqlmodel import Session
 
+from agent.api.guards import ConnectionLimiter
 from agent.bootstrap import Services
+from agent.media_auth import (
+    MediaAuthError,
+    MediaGrant,
+    grant_for_signed_stream,
+    redeem_media_token,
+    valid_twilio_signature,
+)
 from agent.session import AgentTurn, ConversationNotFound, ConversationSession
 from agent.store.db import session_scope
-from agent.store.tables import ContactAttempt, Loan
+from agent.store.tables import ContactAttempt
 from voice.pipeline import DTMF_PREFIX, NO_INPUT_PREFIX, CallConfig, Reply, VoiceCall
 from voice.telephony.twilio_stream import (
     ProtocolError,
     StartEvent,
+    StreamRejected,
     TwilioMediaSink,
     serve_media_stream,
 )
@@ -36,8 +45,9 @@ MAX_REPROMPTS = 2
 OUTCOME_FOR_REASON = {"voicemail": "voicemail", "unreachable": "unreachable"}
 
 
-class CallSetupError(Exception):
-    pass
+class StreamRefused(StreamRejected):
+    """Closed before any audio: bad credentials (4401), no start in time (4408), a frame over
+    the size cap (1009)."""
 
 
 def _replies(turns: list[AgentTurn]) -> list[Reply]:
@@ -59,6 +69,12 @@ class VoiceTurnHandler:
         self.call: VoiceCall | None = None
 
     @property
+    def placed_by_us(self) -> bool:
+        """Only on calls the service dialled to the number on file may a key press confirm
+        identity; anyone can press 1 on a call they made themselves."""
+        return self.attempt_id is not None
+
+    @property
     def ended(self) -> bool:
         return self.session.ended
 
@@ -69,7 +85,8 @@ class VoiceTurnHandler:
                      ended_at: float) -> list[Reply]:
         if text.startswith(DTMF_PREFIX):
             digit = text.removeprefix(DTMF_PREFIX)
-            return _replies(await self.session.handle(f"[按键{digit}]", {"dtmf": digit}))
+            meta = {"dtmf": digit} if self.placed_by_us else {"dtmf_ignored": digit}
+            return _replies(await self.session.handle(f"[按键{digit}]", meta))
         if text.startswith(NO_INPUT_PREFIX):
             count = int(text.removeprefix(NO_INPUT_PREFIX) or 1)
             if count > MAX_REPROMPTS:
@@ -105,38 +122,69 @@ def _finish_attempt(services: Services, attempt_id: int, outcome: str,
             attempt.conversation_id = conversation_id
 
 
-def _resolve(services: Services, start: StartEvent) -> tuple[str, str, int | None]:
+def _authorise(services: Services, start: StartEvent, signed: bool) -> MediaGrant:
+    """The grant for this stream, or MediaAuthError; every failure reads the same outside."""
     params = start.custom_parameters or {}
-    loan_id = (params.get("loan_id") or "").strip()
-    if not loan_id:
-        raise CallSetupError("start.customParameters.loan_id is missing")
-    with Session(services.engine) as db:
-        loan = db.get(Loan, loan_id)
-        if loan is None:
-            raise CallSetupError(f"unknown loan {loan_id!r}")
-        attempt_id = None
-        raw_attempt = params.get("call_id")
-        if raw_attempt and str(raw_attempt).isdigit():
-            attempt = db.get(ContactAttempt, int(raw_attempt))
-            if attempt is not None and attempt.loan_id == loan_id:
-                attempt_id = attempt.id
-        return loan_id, loan.borrower_id, attempt_id
+    loan_id = str(params.get("loan_id") or "").strip()
+    token = params.get("token")
+    if token:
+        return redeem_media_token(services.engine, token, loan_id, services.clock())
+    if signed:
+        return grant_for_signed_stream(services.engine, loan_id, str(params.get("call_id") or ""))
+    raise MediaAuthError("no media token and no valid provider signature")
+
+
+def _stream_urls(services: Services, ws: WebSocket) -> list[str]:
+    """The URLs a provider may have signed: the configured public stream URL, and this one."""
+    base = services.settings.public_url.replace("http", "ws", 1).rstrip("/") + "/ws/media"
+    query = ws.url.query
+    urls = [base, str(ws.url)]
+    if query:
+        urls.append(f"{base}?{query}")
+    return urls
 
 
 @router.websocket("/ws/media")
 async def media_socket(ws: WebSocket) -> None:
     services: Services = ws.app.state.services
+    settings = services.settings
+    limiter: ConnectionLimiter = ws.app.state.connections
+    client = ws.client.host if ws.client else "?"
+    if not limiter.acquire(client):
+        await ws.close(code=4429)
+        return
+    try:
+        await _media_stream(ws, services, settings)
+    finally:
+        limiter.release(client)
+
+
+async def _media_stream(ws: WebSocket, services: Services, settings: Any) -> None:
+    signed = valid_twilio_signature(
+        settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None,
+        ws.headers.get("x-twilio-signature"), _stream_urls(services, ws))
     await ws.accept()
     handlers: list[VoiceTurnHandler] = []
+    started = False
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settings.media_start_timeout_s
 
     async def receive_text() -> str | None:
         try:
-            message = await ws.receive()
+            if started:
+                message = await ws.receive()
+            else:  # an unauthenticated socket gets a few seconds to say who it is
+                message = await asyncio.wait_for(ws.receive(), max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            raise StreamRefused(4408, "no start event in time") from None
         except (WebSocketDisconnect, RuntimeError):
             return None
         if message["type"] == "websocket.disconnect":
             return None
-        return message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
+        data = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
+        if len(data) > settings.max_media_frame_bytes:
+            raise StreamRefused(1009, f"frame of {len(data)} bytes over the cap")
+        return data
 
     async def send_text(text: str) -> None:
         try:
@@ -145,11 +193,16 @@ async def media_socket(ws: WebSocket) -> None:
             pass  # the far end hung up; the call winds down on the next receive
 
     async def make_call(start: StartEvent, sink: TwilioMediaSink) -> VoiceCall:
-        loan_id, borrower_id, attempt_id = await asyncio.to_thread(_resolve, services, start)
+        nonlocal started
+        try:
+            grant = await asyncio.to_thread(_authorise, services, start, signed)
+        except MediaAuthError as exc:
+            raise StreamRefused(4401, str(exc)) from None
+        started = True
         session = await ConversationSession.start(
-            services, borrower_id=borrower_id, loan_id=loan_id, channel="voice",
-            direction="outbound" if attempt_id else "inbound", call_id=start.call_sid or None)
-        handler = VoiceTurnHandler(services, session, attempt_id)
+            services, borrower_id=grant.borrower_id, loan_id=grant.loan_id, channel="voice",
+            direction=grant.direction, call_id=start.call_sid or None)
+        handler = VoiceTurnHandler(services, session, grant.attempt_id)
         recordings = Path(services.settings.data_dir) / "recordings"
         call = VoiceCall(handler, services.recognizer, services.synthesizer, sink,
                          # One more no-input round than reprompts, so the goodbye is spoken.
@@ -165,12 +218,12 @@ async def media_socket(ws: WebSocket) -> None:
         call = await serve_media_stream(receive_text, send_text, make_call)
         if call is not None:
             await call.wait_ended()
-    except CallSetupError as exc:
-        log.warning("call refused: %s", exc)
-        close_code = 4404
+    except StreamRefused as exc:
+        log.warning("media stream refused: %s", exc)
+        close_code = exc.code
     except ConversationNotFound as exc:
         log.warning("call refused: %s", exc)
-        close_code = 4404
+        close_code = 4401
     except ProtocolError as exc:
         log.warning("media stream protocol error: %s", exc)
         close_code = 1007

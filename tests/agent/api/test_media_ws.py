@@ -31,7 +31,8 @@ CLIPS = Path(__file__).resolve().parents[2] / "voice" / "clips"
 def server(tmp_path_factory: pytest.TempPathFactory, nlu_pipeline: Any) -> Iterator[tuple[str, Services]]:
     data = tmp_path_factory.mktemp("media")
     services = build_services(Settings(data_dir=data, api_key="test-key",
-                                       database_url=f"sqlite:///{data / 'db.sqlite'}"),
+                                       database_url=f"sqlite:///{data / 'db.sqlite'}",
+                                       media_start_timeout_s=1.0),
                               nlu=nlu_pipeline, clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
     services.warm_up(voice=True)
     with running_server(services, name="uvicorn-media") as base:
@@ -46,6 +47,14 @@ def _api(base: str, path: str, **params: Any) -> Any:
     return response.json()
 
 
+def _token(base: str, loan_id: str = "L001", direction: str = "outbound") -> str:
+    response = httpx.post(base + "/api/v1/media-tokens",
+                          json={"loan_id": loan_id, "direction": direction},
+                          headers={"Authorization": "Bearer test-key"})
+    assert response.status_code == 200, response.text
+    return response.json()["token"]
+
+
 def _call_conversation(base: str, call_sid: str) -> dict[str, Any]:
     calls = _api(base, "/api/v1/conversations", loan_id="L001", channel="voice")
     summary = next(c for c in calls if c["call_id"] == call_sid)
@@ -57,7 +66,8 @@ def test_mandarin_call_verifies_identity_and_records_a_spoken_promise(
     base, _ = server
     clips = [CLIPS / "zh_identity.wav", CLIPS / "zh_promise.wav", CLIPS / "zh_ok.wav"]
     summary = asyncio.run(run_softphone(base.replace("http", "ws") + "/ws/media", "L001", clips,
-                                        out_wav=tmp_path / "agent.wav"))
+                                        out_wav=tmp_path / "agent.wav",
+                                        extra_params={"token": _token(base)}))
     assert summary["agent_audio_s"] > 5
     record = _call_conversation(base, summary["call_sid"])
     agent = [t for t in record["turns"] if t["speaker"] == "agent"]
@@ -80,14 +90,127 @@ def test_operator_message_is_unreachable_and_says_nothing_about_the_debt(
         server: tuple[str, Services]) -> None:
     base, _ = server
     summary = asyncio.run(run_softphone(base.replace("http", "ws") + "/ws/media", "L001",
-                                        [CLIPS / "zh_poweroff.wav"], wait_for_agent=False))
+                                        [CLIPS / "zh_poweroff.wav"], wait_for_agent=False,
+                                        extra_params={"token": _token(base)}))
     record = _call_conversation(base, summary["call_sid"])
     assert record["outcome"] in ("unreachable", "voicemail")
     assert all("逾期" not in t["text"] and "元" not in t["text"]
                for t in record["turns"] if t["speaker"] == "agent")
 
 
-def test_unknown_loan_and_malformed_frames_end_the_call_cleanly(server: tuple[str, Services]) -> None:
+def _voice_conversations(base: str) -> int:
+    return len(_api(base, "/api/v1/conversations", channel="voice", limit=1000))
+
+
+def test_streams_without_a_valid_token_are_refused_before_any_audio(
+        server: tuple[str, Services]) -> None:
+    base, _ = server
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async def call(frames: list[str], hang_up_after: int = 0) -> tuple[int | None, int]:
+        """The close code and how many frames the server sent before closing."""
+        received = 0
+        async with connect(base.replace("http", "ws") + "/ws/media", max_size=2**25) as ws:
+            for frame in frames:
+                try:
+                    await ws.send(frame)
+                except ConnectionClosed:
+                    break
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+                    received += 1
+                    if received == hang_up_after:
+                        return None, received
+            except ConnectionClosed as closed:
+                return (closed.rcvd.code if closed.rcvd else None), received
+
+    def start(params: dict[str, str]) -> list[str]:
+        return [encode_connected(), encode_start(new_stream_sid(), "CAX", params)]
+
+    before = _voice_conversations(base)
+    spent = _token(base)
+    assert asyncio.run(call(start({"loan_id": "L001", "token": spent}), hang_up_after=1)) == (
+        None, 1)  # a real call: the agent speaks
+    refused = [
+        start({"loan_id": "L001"}),                                   # no token: press 1 → ?
+        start({"loan_id": "L001", "token": "x" * 43}),                # a made-up token
+        start({"loan_id": "L001", "token": spent}),                   # a spent token
+        start({"loan_id": "L002", "token": _token(base)}),            # another loan's token
+        start({"loan_id": "NOPE", "token": _token(base)}),            # unknown loan
+        start({"loan_id": "NOPE"}),
+    ]
+    for frames in refused:
+        assert asyncio.run(call(frames)) == (4401, 0)
+    # A stream that never says who it is, and a huge frame before authenticating.
+    assert asyncio.run(call([encode_connected()])) == (4408, 0)
+    assert asyncio.run(call([encode_connected(), "x" * (2 * 1024 * 1024)])) == (1009, 0)
+    assert _voice_conversations(base) == before + 1  # the refused streams stored nothing
+
+
+def test_a_key_press_confirms_identity_only_on_calls_the_service_placed(
+        server: tuple[str, Services]) -> None:
+    """On a stream the integration opened itself, anyone could press 1: it proves nothing."""
+    base, _ = server
+    from websockets.asyncio.client import connect
+
+    from voice.telephony.twilio_stream import encode_dtmf, encode_stop
+
+    async def press_one() -> str:
+        sid = new_stream_sid()
+        async with connect(base.replace("http", "ws") + "/ws/media") as ws:
+            await ws.send(encode_connected())
+            await ws.send(encode_start(sid, "CA" + sid[2:], {"loan_id": "L001",
+                                                             "token": _token(base, "L001", "inbound")}))
+            await asyncio.sleep(1.0)
+            await ws.send(encode_dtmf(sid, "1", 3))
+            await asyncio.sleep(3.0)
+            await ws.send(encode_stop(sid, "CA" + sid[2:], 4))
+        return "CA" + sid[2:]
+
+    record = _call_conversation(base, asyncio.run(press_one()))
+    agent_text = " ".join(t["text"] for t in record["turns"] if t["speaker"] == "agent")
+    assert "逾期" not in agent_text and "元" not in agent_text
+
+
+def test_twilio_signed_handshake_is_accepted_without_a_token(
+        tmp_path: Path, nlu_pipeline: Any) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from agent.media_auth import twilio_signature
+
+    services = build_services(Settings(data_dir=tmp_path, api_key="k", twilio_auth_token="secret",
+                                       database_url=f"sqlite:///{tmp_path / 'db.sqlite'}"),
+                              nlu=nlu_pipeline,
+                              clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
+    services.warm_up(voice=True)
+    with running_server(services, name="uvicorn-signed") as base:
+        assert httpx.post(base + "/api/v1/portfolio", json=CONTRACT_DOC,
+                          headers={"Authorization": "Bearer k"}).status_code == 200
+        url = base.replace("http", "ws") + "/ws/media"
+        services.settings.public_url = base
+
+        async def call(signature: str) -> int:
+            sid = new_stream_sid()
+            frames = 0
+            async with connect(url, additional_headers={"X-Twilio-Signature": signature}) as ws:
+                await ws.send(encode_connected())
+                await ws.send(encode_start(sid, "CA" + sid[2:], {"loan_id": "L001"}))
+                try:
+                    while frames < 3:
+                        await asyncio.wait_for(ws.recv(), 10)
+                        frames += 1
+                except ConnectionClosed:
+                    pass
+            return frames
+
+        assert asyncio.run(call(twilio_signature("secret", url))) == 3
+        assert asyncio.run(call(twilio_signature("wrong", url))) == 0
+
+
+def test_malformed_frames_end_the_call_cleanly(server: tuple[str, Services]) -> None:
     base, _ = server
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
@@ -102,9 +225,6 @@ def test_unknown_loan_and_malformed_frames_end_the_call_cleanly(server: tuple[st
             except ConnectionClosed as closed:
                 return closed.rcvd.code if closed.rcvd else None
 
-    sid = new_stream_sid()
-    assert asyncio.run(call([encode_connected(), encode_start(sid, "CA1", {"loan_id": "NOPE"})])) == 4404
-    assert asyncio.run(call([encode_connected(), encode_start(sid, "CA2", {})])) == 4404
     code = asyncio.run(call([encode_connected(), "{not json"]))
     assert code == 1007
     # The server is still healthy afterwards.

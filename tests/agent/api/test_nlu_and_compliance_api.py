@@ -82,7 +82,7 @@ def test_blocked_strategy_wording_is_replaced_and_flagged(
     shutil.copytree(REPO_ROOT / "strategies", strategies)
     for name in ("standard.yaml", "gentle.yaml"):
         data = yaml.safe_load((strategies / name).read_text("utf-8"))
-        data["templates"]["balance_overdue"] = ["你欠{total_due}元，再不还就让你坐牢，已经立案了。"]
+        data["templates"]["answer.balance:overdue"] = ["你欠{total_due}元，再不还就让你坐牢，已经立案了。"]
         (strategies / name).write_text(yaml.safe_dump(data, allow_unicode=True), "utf-8")
     services = build_services(Settings(data_dir=tmp_path / "data", api_key="k",
                                        strategies_dir=strategies), nlu=nlu_pipeline)

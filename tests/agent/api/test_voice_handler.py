@@ -17,20 +17,23 @@ from agent.store.tables import Conversation
 pytestmark = [pytest.mark.db, pytest.mark.nlu]
 
 
-def _handler(services: Services, contract_doc: dict[str, Any]) -> VoiceTurnHandler:
+def _handler(services: Services, contract_doc: dict[str, Any],
+             attempt_id: int | None = None) -> VoiceTurnHandler:
     import_document(services.engine, contract_doc)
 
     async def start() -> VoiceTurnHandler:
         session = await ConversationSession.start(services, borrower_id="B001", loan_id="L001",
                                                   channel="voice", direction="outbound")
-        return VoiceTurnHandler(services, session, attempt_id=None)
+        return VoiceTurnHandler(services, session, attempt_id=attempt_id)
 
     return asyncio.run(start())
 
 
-def test_dtmf_1_confirms_identity_and_opening_is_uninterruptible(
-        services: Services, contract_doc: dict[str, Any], nlu_pipeline: Any) -> None:
-    handler = _handler(services, contract_doc)
+@pytest.mark.parametrize("placed_by_us", [True, False])
+def test_dtmf_1_confirms_identity_only_on_calls_the_service_placed(
+        services: Services, contract_doc: dict[str, Any], nlu_pipeline: Any,
+        placed_by_us: bool) -> None:
+    handler = _handler(services, contract_doc, attempt_id=1 if placed_by_us else None)
 
     async def call() -> tuple[list[Any], list[Any]]:
         opening = await handler.open()
@@ -38,11 +41,13 @@ def test_dtmf_1_confirms_identity_and_opening_is_uninterruptible(
         return opening, await handler.handle("DTMF:1", 1.0, 3.0, 3.0)
 
     opening, reply = asyncio.run(call())
-    assert opening[0].uninterruptible and "录音" in opening[0].text
-    assert "逾期" in reply[0].text  # disclosed only after the key press confirmed identity
+    assert opening[0].uninterruptible
+    # The debt is disclosed only after a key press on a call we dialled confirmed identity.
+    assert ("元" in " ".join(r.text for r in reply)) is placed_by_us
     with session_scope(services.engine) as db:
         conversation = db.get(Conversation, handler.session.conversation_id)
-        assert conversation is not None and conversation.state["verified"] is True
+        assert conversation is not None
+        assert bool(conversation.state.get("verified")) is placed_by_us
 
 
 def test_silence_reprompts_then_says_goodbye_and_ends(
