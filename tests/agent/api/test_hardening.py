@@ -138,3 +138,52 @@ def test_data_directory_and_secrets_are_owner_only(services: Services) -> None:
     for path in data.iterdir():
         if path.is_file() and path.name in ("api_key", "chat_secret"):
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0
+
+
+CARD = "6222021234567890123"
+EMAIL = "zhang.wei@example.com"
+RECORD_TABLES = {"borrowers", "loans", "installments", "payments", "alembic_version"}
+
+
+@pytest.mark.nlu
+def test_numbers_a_borrower_types_are_masked_everywhere_they_are_kept(
+        client: TestClient, services: Services, contract_doc: dict[str, Any],
+        caplog: pytest.LogCaptureFixture, all_databases: None) -> None:
+    """Chat turns, flag notes, events, reviews, API responses and logs: a full scan."""
+    from sqlalchemy import inspect, text
+
+    assert client.post("/api/v1/portfolio", json=contract_doc).status_code == 200
+    token = client.post("/api/v1/chat/sessions",
+                        json={"borrower_id": "B001", "loan_id": "L001"}).json()["token"]
+    lines = [f"我要投诉你们 我身份证{ID_NUMBER} 手机{PHONE}",
+             f"我上周已经还了 卡号{CARD} 有问题发邮件{EMAIL}",
+             f"这钱不是我借的 别打{PHONE}了"]
+    conversation_id = ""
+    caplog.set_level(logging.DEBUG)
+    with client.websocket_connect("/ws/chat") as ws:
+        ws.send_json({"type": "start", "token": token})
+        for line in lines:
+            ws.send_json({"type": "message", "text": line})
+        ws.send_json({"type": "ping"})
+        while True:
+            frame = ws.receive_json()
+            conversation_id = frame.get("conversation_id") or conversation_id
+            if frame["type"] == "pong":
+                break
+    assert conversation_id
+    assert client.post(f"/api/v1/conversations/{conversation_id}/reviews",
+                       json={"verdict": "issue", "note": f"客户留了 {PHONE} {EMAIL}",
+                             "reviewer": "sup"}).status_code == 201
+    raw = (ID_NUMBER, PHONE, CARD, EMAIL)
+    responses = [client.get(f"/api/v1/conversations/{conversation_id}").text,
+                 client.get(f"/api/v1/conversations/{conversation_id}/reviews").text,
+                 client.get("/api/v1/conversations", params={"loan_id": "L001"}).text]
+    assert all(value not in body for body in responses for value in raw)
+    with services.engine.connect() as db:
+        tables = set(inspect(db).get_table_names()) - RECORD_TABLES
+        stored = [str(row) for table in sorted(tables)
+                  for row in db.execute(text(f'SELECT * FROM "{table}"'))]
+    assert any(ID_NUMBER[:6] in row for row in stored), "the turns were stored"
+    leaks = [(value, row[:120]) for row in stored for value in raw if value in row]
+    assert not leaks
+    assert all(value not in record.getMessage() for record in caplog.records for value in raw)
