@@ -36,7 +36,7 @@ from agent.core.engine import (
     PaymentFact,
     new_state,
 )
-from agent.core.inputs import Dtmf, NoInput, Text, TurnInput, from_legacy
+from agent.core.inputs import Dtmf, NoInput, Text, TurnInput
 from agent.core.labels import Intent, NluResult, Willingness
 from agent.core.money import cents, yuan_speech, yuan_text
 from agent.core.positions import LoanPosition, compute_position
@@ -172,10 +172,6 @@ class ConversationSession:
 
     async def resume_greeting(self) -> list[AgentTurn]:
         return await self._run(lambda: self._say_sync(["resume"]))
-
-    async def handle(self, text: str, meta: dict[str, Any] | None = None) -> list[AgentTurn]:
-        """The text + meta form voice/ and the websocket use ({"dtmf": "1"}, no-input)."""
-        return await self.handle_input(from_legacy(text, meta))
 
     async def handle_input(self, turn: TurnInput) -> list[AgentTurn]:
         """The typed entry point: Text, Dtmf, NoInput."""

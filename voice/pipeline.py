@@ -6,10 +6,9 @@ protocol adapter (``voice.telephony.twilio_stream.serve_media_stream`` for Twili
 to call ``start``/``feed``/``on_mark``/``on_dtmf``/``stop`` and provide a sink, so FreeSWITCH
 or Asterisk adapters can reuse everything here.
 
-Synthetic inputs the handler receives as ``text``: ``"DTMF:<digit>"`` for key presses and
-``"NO_INPUT:<n>"`` (n = 1, 2…) when the caller has been silent for the no-input timeout (the
-handler should reprompt). ``started_at``/``ended_at`` are seconds since the call started
-(``VoiceCall.started_wall`` is that origin in UTC).
+The handler receives typed caller inputs: ``CallerSpeech`` (a recognised turn),
+``CallerKeyPress`` and ``CallerSilence`` (n no-input windows in a row: reprompt). Times are
+seconds since the call started (``VoiceCall.started_wall`` is that origin in UTC).
 
 ``close`` reasons: ``completed`` (the agent ended it), ``voicemail``, ``unreachable``,
 ``no_input``, ``long_silence``, ``caller_hangup``, ``protocol_error``, ``error``.
@@ -58,8 +57,35 @@ from voice.voicemail import VoicemailDetector
 
 log = logging.getLogger(__name__)
 
-DTMF_PREFIX = "DTMF:"
-NO_INPUT_PREFIX = "NO_INPUT:"
+
+
+@dataclass(frozen=True)
+class CallerSpeech:
+    """A finished caller turn as the recogniser heard it (times in call seconds)."""
+
+    text: str
+    confidence: float
+    started_at: float
+    ended_at: float
+
+
+@dataclass(frozen=True)
+class CallerKeyPress:
+    digit: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CallerSilence:
+    """The caller said nothing for a whole no-input window; ``count`` windows in a row."""
+
+    count: int
+    at: float
+
+
+CallerInput = CallerSpeech | CallerKeyPress | CallerSilence
+# Queued for the turn worker: the call opening, one caller input, or None to stop.
+_OPEN = object()
 
 
 @dataclass(frozen=True)
@@ -77,8 +103,7 @@ class TurnHandler(Protocol):
 
     async def open(self) -> list[Reply]: ...
 
-    async def handle(self, text: str, confidence: float, started_at: float,
-                     ended_at: float) -> list[Reply]: ...
+    async def handle(self, event: CallerInput) -> list[Reply]: ...
 
     async def record_delivery(self, turn_seq: int, mark: str) -> None: ...
 
@@ -152,7 +177,7 @@ class VoiceCall:
         self._asr_chunk_bytes = max(FRAME_BYTES_PCM16_8K,
                                     int(self.cfg.asr_chunk_s * PHONE_RATE) * 2)
         self._audio_q: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._input_q: asyncio.Queue[tuple[str, float, float, float] | None] = asyncio.Queue()
+        self._input_q: asyncio.Queue[CallerInput | object | None] = asyncio.Queue()
         self._play_q: asyncio.Queue[Reply] = asyncio.Queue()
         self._handling = False
         self._current: _Playing | None = None
@@ -190,7 +215,7 @@ class VoiceCall:
         self._asr = AsyncRecognizerStream(stream)
         for worker in (self._asr_loop, self._tick_loop, self._turn_loop, self._play_loop):
             self._tasks.append(asyncio.create_task(self._supervised(worker)))
-        self._input_q.put_nowait(("__open__", 0.0, 0.0, 0.0))
+        self._input_q.put_nowait(_OPEN)
 
     async def feed(self, mulaw: bytes) -> None:
         """Caller audio (8 kHz μ-law, any length; Twilio sends 20 ms)."""
@@ -253,7 +278,7 @@ class VoiceCall:
             await self._barge_in(BargeIn(self._current.reply.turn_seq if self._current else None,
                                          "dtmf"))
         self.turns.on_agent_busy(now)
-        self._input_q.put_nowait((DTMF_PREFIX + digit, 1.0, now, now))
+        self._input_q.put_nowait(CallerKeyPress(digit, now))
 
     async def stop(self, reason: str = "caller_hangup") -> None:
         """The line went away (Twilio ``stop`` or websocket closed)."""
@@ -285,10 +310,10 @@ class VoiceCall:
             if isinstance(a, BargeIn):
                 await self._barge_in(a)
             elif isinstance(a, EndOfTurn):
-                self._input_q.put_nowait((a.text, a.confidence, a.started_at, a.ended_at))
+                self._input_q.put_nowait(CallerSpeech(a.text, a.confidence, a.started_at,
+                                                      a.ended_at))
             elif isinstance(a, Reprompt):
-                now = self.now()
-                self._input_q.put_nowait((f"{NO_INPUT_PREFIX}{a.count}", 0.0, now, now))
+                self._input_q.put_nowait(CallerSilence(a.count, self.now()))
             elif isinstance(a, HangUp):
                 await self._end(a.reason)
 
@@ -349,14 +374,14 @@ class VoiceCall:
             item = await self._input_q.get()
             if item is None or self._closing:
                 return
-            text, conf, start, end = item
             self._handling = True
             self.turns.on_agent_busy(self.now())
             try:
-                if text == "__open__":
+                if item is _OPEN:
                     replies = await self.handler.open()
                 else:
-                    replies = await self.handler.handle(text, conf, start, end)
+                    assert isinstance(item, CallerSpeech | CallerKeyPress | CallerSilence)
+                    replies = await self.handler.handle(item)
             except Exception:
                 log.exception("call %s: turn handler failed", self.call_id)
                 self._handling = False

@@ -28,13 +28,3 @@ class CallOpened:
 
 
 TurnInput = Text | Dtmf | NoInput | CallOpened
-
-
-def from_legacy(text: str, meta: dict[str, Any] | None) -> TurnInput:
-    """The meta-dict form voice/ and the websocket still send ({"dtmf": "1"}, no-input)."""
-    meta = dict(meta or {})
-    if meta.get("dtmf"):
-        return Dtmf(str(meta["dtmf"]))
-    if meta.get("no_input"):
-        return NoInput(int(meta.get("no_input") or 1))
-    return Text(text, meta)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from agent.contacts import contact_plan
-from agent.core.inputs import Text
+from agent.core.inputs import Dtmf, NoInput, Text
 from agent.session import ConversationSession
 from agent.store.conversations import conversation_detail
 from agent.store.tables import Conversation, ConversationEvent, Flag
@@ -69,8 +69,8 @@ def test_event_log_is_appended_and_masked_and_state_is_its_cache(world: World) -
         assert all("13010519900307123X" not in f["note"] for f in detail["flag_details"])
 
 
-def test_legacy_meta_dict_becomes_typed_input(world: World) -> None:
-    """voice/ and the websocket still call handle(text, meta); DTMF and no-input adapt here."""
+def test_typed_phone_inputs_reprompt_and_confirm_identity(world: World) -> None:
+    """No-input and a key press arrive as types, never as text the engine parses back."""
     services = world.services()
     loan = LOANS["m1"]
 
@@ -79,8 +79,8 @@ def test_legacy_meta_dict_becomes_typed_input(world: World) -> None:
                                                   loan_id=loan["id"], channel="voice",
                                                   direction="outbound")
         await session.open()
-        silence = await session.handle("", {"no_input": 1})
-        pressed = await session.handle("[按键1]", {"dtmf": "1"})
+        silence = await session.handle_input(NoInput(1))
+        pressed = await session.handle_input(Dtmf("1"))
         return [t.act for t in silence], [t.act for t in pressed]
 
     silence, pressed = asyncio.run(run())

@@ -67,8 +67,8 @@ class EchoHandler:
     async def open(self):
         return [self.opening]
 
-    async def handle(self, text, confidence, started_at, ended_at):
-        self.handled.append(text)
+    async def handle(self, event):
+        self.handled.append(event.text)
         return [Reply("收到", 100 + len(self.handled))]
 
     async def record_delivery(self, seq, mark):

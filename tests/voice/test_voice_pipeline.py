@@ -11,7 +11,7 @@ import pytest
 
 from voice.asr.base import RecognizerStream, SpeechRecognizer, TranscriptEvent
 from voice.audio import FRAME_BYTES_MULAW, MULAW_SILENCE, array_to_mulaw, read_wav
-from voice.pipeline import CallConfig, Reply, VoiceCall
+from voice.pipeline import CallConfig, CallerSilence, CallerSpeech, Reply, VoiceCall
 from voice.tts.base import SpeechSynthesizer
 from voice.turns import TurnConfig
 
@@ -113,10 +113,13 @@ class Handler:
     async def open(self):
         return list(self.opening)
 
-    async def handle(self, text, confidence, started_at, ended_at):
-        self.handled.append((text, round(started_at, 2), round(ended_at, 2)))
+    async def handle(self, event):
+        if isinstance(event, CallerSpeech):
+            self.handled.append((event.text, round(event.started_at, 2), round(event.ended_at, 2)))
+        else:
+            self.handled.append((event, round(event.at, 2), round(event.at, 2)))
         self.seq += 1
-        return self.respond(text, self.seq)
+        return self.respond(getattr(event, "text", ""), self.seq)
 
     async def record_delivery(self, turn_seq, mark):
         self.deliveries.append(turn_seq)
@@ -228,7 +231,8 @@ def test_no_input_reprompts_then_hangs_up():
     call, line = make_call(handler, [], durations={"hello": 0.2, "还在吗？": 0.2},
                            no_input_timeout_s=0.4, max_reprompts=1)
     run(drive(call, 4.0))
-    assert [h[0] for h in handler.handled] == ["NO_INPUT:1"]
+    assert [type(h[0]) for h in handler.handled] == [CallerSilence]
+    assert handler.handled[0][0].count == 1
     assert handler.closed == "no_input" and call.ended
     assert handler.deliveries == [1, 11]
 
@@ -244,7 +248,7 @@ def test_dtmf_is_forwarded_as_a_turn():
         await task
 
     run(main())
-    assert handler.handled and handler.handled[0][0] == "DTMF:1"
+    assert handler.handled and handler.handled[0][0].digit == "1"
 
 
 def test_agent_ends_call_after_goodbye_is_played():

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from agent.api.guards import ConnectionLimiter, RateLimiter
 from agent.bootstrap import Services
 from agent.chat_tokens import ChatClaims, TokenError, verify
+from agent.core.inputs import Text
 from agent.session import AgentTurn, ConversationNotFound, ConversationSession
 from agent.store.db import session_scope
 from agent.store.tables import ChatSession, Conversation, Turn
@@ -265,7 +266,7 @@ async def _converse(ws: WebSocket, services: Services, session: ConversationSess
             await _error(ws, "turn_limit", "this conversation has reached its length limit")
             await _end(ws, session, "turn_limit")
             return
-        turns = await session.handle(text)
+        turns = await session.handle_input(Text(text))
         if await _send_turns(ws, session.conversation_id, turns):
             await ws.close()
             return

@@ -18,6 +18,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from agent.api.guards import ConnectionLimiter
 from agent.bootstrap import Services
+from agent.core.inputs import Dtmf, Text
 from agent.media_auth import (
     MediaAuthError,
     MediaGrant,
@@ -28,7 +29,14 @@ from agent.media_auth import (
 from agent.session import AgentTurn, ConversationNotFound, ConversationSession
 from agent.store.db import session_scope
 from agent.store.tables import ContactAttempt
-from voice.pipeline import DTMF_PREFIX, NO_INPUT_PREFIX, CallConfig, Reply, VoiceCall
+from voice.pipeline import (
+    CallConfig,
+    CallerInput,
+    CallerKeyPress,
+    CallerSilence,
+    Reply,
+    VoiceCall,
+)
 from voice.telephony.twilio_stream import (
     ProtocolError,
     StartEvent,
@@ -81,20 +89,20 @@ class VoiceTurnHandler:
     async def open(self) -> list[Reply]:
         return _replies(await self.session.open())
 
-    async def handle(self, text: str, confidence: float, started_at: float,
-                     ended_at: float) -> list[Reply]:
-        if text.startswith(DTMF_PREFIX):
-            digit = text.removeprefix(DTMF_PREFIX)
-            meta = {"dtmf": digit} if self.placed_by_us else {"dtmf_ignored": digit}
-            return _replies(await self.session.handle(f"[按键{digit}]", meta))
-        if text.startswith(NO_INPUT_PREFIX):
-            count = int(text.removeprefix(NO_INPUT_PREFIX) or 1)
-            if count > MAX_REPROMPTS:
+    async def handle(self, event: CallerInput) -> list[Reply]:
+        if isinstance(event, CallerKeyPress):
+            if self.placed_by_us:
+                return _replies(await self.session.handle_input(Dtmf(event.digit)))
+            # A key press on a call we did not dial proves nothing: logged as a plain turn.
+            return _replies(await self.session.handle_input(
+                Text(f"[按键{event.digit}]", {"dtmf_ignored": event.digit})))
+        if isinstance(event, CallerSilence):
+            if event.count > MAX_REPROMPTS:
                 return _replies(await self.session.say(["silence_goodbye"], "no_input"))
             return _replies(await self.session.say(["reprompt"]))
-        meta = {"asr_confidence": round(confidence, 3), "started_s": round(started_at, 2),
-                "ended_s": round(ended_at, 2)}
-        return _replies(await self.session.handle(text, meta))
+        meta = {"asr_confidence": round(event.confidence, 3),
+                "started_s": round(event.started_at, 2), "ended_s": round(event.ended_at, 2)}
+        return _replies(await self.session.handle_input(Text(event.text, meta)))
 
     async def record_delivery(self, turn_seq: int, mark: str) -> None:
         await self.session.record_delivery(turn_seq, mark)

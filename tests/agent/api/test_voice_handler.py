@@ -13,6 +13,7 @@ from agent.importer import import_document
 from agent.session import ConversationSession
 from agent.store.db import session_scope
 from agent.store.tables import Conversation
+from voice.pipeline import CallerKeyPress, CallerSilence
 
 pytestmark = [pytest.mark.db, pytest.mark.nlu]
 
@@ -38,7 +39,7 @@ def test_dtmf_1_confirms_identity_only_on_calls_the_service_placed(
     async def call() -> tuple[list[Any], list[Any]]:
         opening = await handler.open()
         await handler.record_delivery(opening[0].turn_seq, "m1")
-        return opening, await handler.handle("DTMF:1", 1.0, 3.0, 3.0)
+        return opening, await handler.handle(CallerKeyPress("1", 3.0))
 
     opening, reply = asyncio.run(call())
     assert opening[0].uninterruptible
@@ -56,7 +57,7 @@ def test_silence_reprompts_then_says_goodbye_and_ends(
 
     async def call() -> list[list[Any]]:
         await handler.open()
-        replies = [await handler.handle(f"NO_INPUT:{n}", 0.0, 8.0 * n, 8.0 * n)
+        replies = [await handler.handle(CallerSilence(n, 8.0 * n))
                    for n in (1, 2, 3)]
         await handler.close("completed")
         return replies
