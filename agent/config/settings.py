@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     media_token_ttl_s: int = 10 * 60
     # Benchmarks only: the bare websocket echo baseline of scripts/bench_chat.py.
     bench_echo: bool = False
+    # The learned compliance classifier beside the rules for /compliance/check and QA.
+    compliance_classifier: bool = True
     widget_frame_ancestors: str = "*"
     plan_concurrency: int = 1  # contact plans computed at once (each is CPU-heavy)
     lender_name: str = "回款消费金融"

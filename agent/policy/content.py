@@ -12,9 +12,9 @@ precompiled at load, so a check is a few dozen regex searches.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from agent.policy.profile import CompiledProfile, CompiledRule, CompiledSpec, Profile, load_profile
 
@@ -45,9 +45,10 @@ VERIFIED_BORROWER = UtteranceContext(identity_verified=True, addressee="borrower
 class Violation:
     rule: str
     message: str
+    citation: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        return {"rule": self.rule, "message": self.message}
+        return {"rule": self.rule, "message": self.message, "citation": self.citation}
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,19 +210,63 @@ _DETECTORS: dict[str, Callable[[CompiledRule, _Text, UtteranceContext], str | No
 }
 
 
+# The line addresses someone about the debtor: asks them to pass something on, names their
+# relation to "him/her", or speaks of "your husband / son / colleague" owing.
+_OTHER_ADDRESSEE = re.compile(
+    "(转告|告诉|提醒|通知|催催?|劝劝?|叫|让|跟)(一下)?(他|她|你(老公|老婆|丈夫|妻子|儿子|女儿|爸|妈|父亲|母亲|"
+    "哥|姐|弟|妹|朋友|同事))"
+    "|(您|你)(是|作为)(他|她)(的)?(家人|亲戚|朋友|同事|领导|紧急联系人|担保人|老婆|老公|爱人|"
+    "妻子|丈夫|父亲|母亲|爸|妈|哥|姐|弟|妹|表|堂|儿子|女儿|室友|房东)"
+    "|(你|您)(老公|老婆|丈夫|妻子|儿子|女儿|爸爸|妈妈|父亲|母亲|哥哥|姐姐|弟弟|妹妹|同事|朋友)"
+    "(他|她)?(在我们|在我司|欠|借|逾期|没还|拖)"
+    "|tell (him|her)|(your|you're his|you're her) (husband|wife|son|daughter|brother|sister|"
+    "father|mother|colleague|friend)", re.I)
+
+
+def speaks_to_someone_else(text: str) -> bool:
+    return _OTHER_ADDRESSEE.search(text) is not None
+
+
+# The rule ids a learned classifier (``nlp.compliance``, injected: policy stays free of nlp)
+# speaks; it is consulted only for profiles that have all of them.
+LEARNED_RULES = ("threat", "insult", "false_legal_claim", "impersonation",
+                 "third_party_disclosure", "exposure_threat", "induce_illegal_funding",
+                 "illegal_debt")
+
+
+class LearnedClassifier(Protocol):
+    thresholds: dict[str, float]
+
+    def probabilities(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
+
+
+# Below this "any rule" probability the learned model is confident a line is lawful, and a
+# keyword-shaped rule hit on it is taken for the lawful use of a risky word (起诉, 征信, 律师…).
+LAWFUL_VETO = 0.05
+
+
 def check_utterance(
-    text: str, profile: Profile | None = None, ctx: UtteranceContext | None = None
+    text: str, profile: Profile | None = None, ctx: UtteranceContext | None = None,
+    classifier: LearnedClassifier | None = None,
 ) -> Verdict:
     """Check one agent utterance; at most one violation per rule id, in profile order.
 
     ``profile`` defaults to ``cn``; ``ctx`` defaults to :data:`VERIFIED_BORROWER`
-    (what a bare text check means). Pure function: no I/O after profile load.
+    (what a bare text check means). The profile's precise rules run first; where the profile
+    is Chinese and a learned classifier is given (``None``: rules only), it
+    adds what the rules missed and vetoes a rule hit it is confident is a lawful use of a
+    risky word. Context-only rules (third-party disclosure by who is listening, openings,
+    numbers) are never vetoed. Pure function: no I/O after loading.
     """
     profile = profile if profile is not None else load_profile("cn")
     ctx = ctx if ctx is not None else VERIFIED_BORROWER
+    if ctx.verified_borrower and speaks_to_someone_else(text):
+        # What the text itself shows counts: "please tell him…" is not said to the debtor.
+        ctx = UtteranceContext(identity_verified=False, addressee="third_party",
+                               is_opening=ctx.is_opening, channel=ctx.channel)
     cp = profile.compiled
     t = _Text(cp, text)
-    violations: list[Violation] = []
+    hits: dict[str, str] = {}
     for rule in cp.rules:
         if rule.not_verified_only and ctx.verified_borrower:
             continue
@@ -234,7 +279,33 @@ def check_utterance(
         if detail is None and rule.detector is not None:
             detail = _DETECTORS[rule.detector](rule, t, ctx)
         if detail is not None:
-            violations.append(Violation(rule.id, f"{rule.message}: {detail}"))
+            hits[rule.id] = detail
+    model = classifier if classifier is not None and all(
+        profile.enabled(r) for r in LEARNED_RULES) else None
+    if model is not None and text.strip():
+        probs = model.probabilities([text])[0]
+        for rule_id in list(hits):
+            vetoable = rule_id in LEARNED_RULES and not (
+                rule_id == "third_party_disclosure" and not ctx.verified_borrower)
+            if vetoable and probs["any"] < LAWFUL_VETO:
+                del hits[rule_id]
+        if probs["any"] >= model.thresholds["any"]:
+            # Disclosure depends on who listens: never to the verified borrower himself.
+            candidates = [r for r in LEARNED_RULES if not (
+                r == "third_party_disclosure" and ctx.verified_borrower)]
+            named = [r for r in candidates if probs[r] >= model.thresholds[r]]
+            # "Some rule" without a clear one: the likeliest, if near its own threshold; not
+            # for the verified borrower, where the "any" score mostly reflects debt talk.
+            if not named and not ctx.verified_borrower:
+                best = max(candidates, key=probs.__getitem__)
+                if probs[best] >= 0.5 * model.thresholds[best]:
+                    named = [best]
+            for rule_id in named:
+                if rule_id not in hits and profile.enabled(rule_id):
+                    hits[rule_id] = f"learned classifier, p={probs[rule_id]:.2f}"
+    violations = [Violation(rule.id, f"{rule.message}: {hits[rule.id]}",
+                            profile.rule(rule.id).citation)
+                  for rule in cp.rules if rule.id in hits]
     return Verdict(allowed=not violations, violations=violations)
 
 

@@ -448,7 +448,7 @@ def test_multiple_rules_reported_once_each() -> None:
     assert v.rules.count("insult") == 1
     assert {"insult", "false_legal_claim"} <= set(v.rules)
     d = v.to_dict()
-    assert d["allowed"] is False and all({"rule", "message"} == set(x) for x in d["violations"])
+    assert d["allowed"] is False and all({"rule", "message"} <= set(x) for x in d["violations"])
 
 
 def test_default_profile_and_context() -> None:
