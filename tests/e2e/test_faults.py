@@ -65,16 +65,21 @@ async def _chat(port: int, token: str, acknowledged: list[tuple[str, str]]) -> N
     try:
         async with connect(f"ws://127.0.0.1:{port}/ws/chat") as ws:
             await ws.send(json.dumps({"type": "start", "token": token}))
-            for n in range(200):
+            for n in range(100):  # well under the per-conversation turn cap
                 text = f"{MESSAGES[n % len(MESSAGES)]} ({n})"
                 await ws.send(json.dumps({"type": "message", "text": text}))
                 await ws.send(json.dumps({"type": "ping"}))
+                answered = False
                 while True:
                     frame = json.loads(await ws.recv())
                     conversation_id = frame.get("conversation_id") or conversation_id
+                    answered = answered or frame["type"] == "message"
+                    if frame["type"] in ("error", "end"):
+                        return  # refused or ended: not an acknowledgement
                     if frame["type"] == "pong":
                         break
-                acknowledged.append((conversation_id, text))
+                if answered:  # the agent replied: the message is acknowledged
+                    acknowledged.append((conversation_id, text))
     except Exception:  # noqa: BLE001 - the kill closes the socket; that is the point
         return
 
