@@ -97,22 +97,6 @@ class ComplianceClassifier:
         probs = 1.0 / (1.0 + np.exp(-logits))
         return [dict(zip(HEADS, map(float, row), strict=True)) for row in probs]
 
-    def rules_broken(self, text: str) -> dict[str, float]:
-        """Rule id → probability for a line judged a violation, else empty.
-
-        The block decision is the "any rule" head against its calibrated threshold (one
-        decision, so per-rule false alarms do not add up); the rules named are those past
-        their own thresholds, or the likeliest one.
-        """
-        probs = self.probabilities([text])[0]
-        if probs[ANY] < self.thresholds[ANY]:
-            return {}
-        named = {r: probs[r] for r in RULES if probs[r] >= self.thresholds[r]}
-        if not named:
-            best = max(RULES, key=probs.__getitem__)
-            named = {best: probs[best]}
-        return named
-
     # -- training ----------------------------------------------------------------------------
     @classmethod
     def train(cls, examples: Sequence[Example], *, c_value: float = 8.0,

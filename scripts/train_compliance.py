@@ -88,7 +88,7 @@ def evaluate(examples: list[Example], model: ComplianceClassifier) -> dict[str, 
     gates = {
         "keyword_baseline": lambda e: bool(KEYWORDS.search(e.text)),
         "rules_only": lambda e: not check_utterance(e.text, profile, _ctx(e), None).allowed,
-        "learned_only": lambda e: bool(model.rules_broken(e.text)),
+        "learned_only": lambda e: model.probabilities([e.text])[0]["any"] >= model.thresholds["any"],
         "gate": lambda e: not check_utterance(e.text, profile, _ctx(e), model).allowed,
     }
     report = {}
