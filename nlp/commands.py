@@ -52,78 +52,109 @@ _SPLIT = re.compile(r"[，,。!！；;\s~～…]+|(?<!\d)\.|\.(?!\d)|(?<=[？?])
 _TAG_Q = re.compile(r"行不行|可不可以|能不能|好不好|成不成|中不中|行吗|可以吗")
 _YUAN_JIAO = re.compile(r"(\d+)\s*块\s*(\d)(\d)?(?![\d.])")
 _CONJ = re.compile(r"(然后|但是|不过|另外|还有就是|而且)")
+_TAG_QUESTION = re.compile(r"(真的假的|是真的吗?|真的吗|对吗|是吗|对不对|是不是真的|靠谱吗|有这回事吗?)[？?啊呀]*")
 _HYPOTHETICAL = re.compile(r"^(如果|要是|假如|万一|假设)")
 QUESTION = re.compile(r"[？?]|吗|么|呢$|会不会|是不是|怎么|为什么|为啥|啥意思|真的假的|真的吗|对吧|是吧|对不对|"
-                      r"有没有|能不能|可不可以|多少|几号|哪天|什么时候|咋")
-_INJECTION = re.compile(r"忽略|无视|之前的(规则|指令|设定)|系统(提示|指令)|prompt|指令|清零|你现在是|扮演|"
-                        r"(把|将|给).{0,6}(欠款|债务|账单|记录|罚息).{0,4}(改|清|删|免|去掉|抹)")
+                      r"有没有|能不能|可不可以|多少|几号|哪天|什么时候|咋|[过了]没有?[哦啊呀吧]*$|是否|好多|合不合|"
+                      r"哪个|哪种|真的假的|是真的|\?")
+_INJECTION = re.compile(r"忽略|无视|之前的(规则|指令|设定)|系统(提示|指令|通知|消息)|【系统|prompt|指令|清零|你现在是|扮演|"
+                        r"ignore (your|all|previous)|admin|管理员模式|开发者模式|该用户已|"
+                        r"(把|将|给).{0,6}(欠款|债务|账单|记录).{0,4}(改|清|删|去掉|抹)")
 _GOODBYE = re.compile(r"^(拜拜|再见|88|挂了|bye|好的?再见|好的?拜拜|先挂了)[了啊呀吧哈]*$", re.I)
-_ROBOT = re.compile(r"机器人|真人|人工智能|\bAI\b|是人吗|自动回复|智能客服|程序")
+_ROBOT = re.compile(r"机器人|真人|人工智能|(?<![A-Za-z])AI(?![A-Za-z])|是人吗|自动回复|智能客服|程序|"
+                    r"real person|robot|\bbot\b|human", re.I)
 _TO_HUMAN = re.compile(r"(转|找|要|换|叫|让).{0,3}(人工|真人|客服|坐席|人来)")
 _LEGAL = re.compile(r"起诉|告我|上法院|法院|上门|家访|坐牢|判刑|拘留|抓我|公安|警察|律师|单位|公司|领导|"
                     r"通讯录|家人|爆通讯录|刑事|犯法|违法")
 _PERSONAL = re.compile(r"个人的?(银行)?(卡|账户|账号|微信|支付宝|收款)|私人(账户|卡|账号)|卡号.{0,4}(转|还)|"
                        r"(转|打)到?.{0,3}(他|她|你|业务员|催收员)的?(卡|账户|账号|微信|支付宝)")
 _OVERDUE_Q = re.compile(r"(我|这笔|现在)?.{0,3}(有没有|是不是|算不算|算)?逾期(了)?(吗|没|么|没有)|"
-                        r"(有没有|是不是|算不算)逾期")
+                        r"(有没有|是不是|算不算|是否).{0,4}逾期|逾期(了)?(多久|多长时间|几天|多少天)|没有?逾期(吧|吗|呢|[？?])")
 _WHY_CONTACT = re.compile(r"(一直|老是|天天|总是|凭什么|为什么|为啥).{0,6}(发|打|催)")
 _PAID_WORDS = re.compile(r"还了|还过|转了|转过|付了|付过|扣了|扣过|已经还|还清了|交了")
 _PAID_Q = re.compile(r"不是.{0,8}(还了|还过|转了)|怎么还(显示|是|在)|为什么还|还显示|没收到吗|查一下")
 _OTHER_PERSON = re.compile(r"朋友|同事|亲戚|别人|他人|我弟|我哥|我姐|我妹|他的|她的|^他|^她|邻居|兄弟|同学|室友|"
                            r"帮他|替他|帮她|替她|他还欠|他欠|她欠")
 _WRONG_NUMBER = re.compile(r"号码现在是我|以前是谁|不知道(他|她)是谁|不知道是谁|没有叫|不认识|打错|找错人|找错了|认错人|没这个人|没有这个人|新号|刚换的号|号码是新|新办的|不是这个号|查无此人")
-_THIRD_PARTY = re.compile(r"我是(他|她|机主)的?|(他|她)(不在|出去|出门|在忙|在上班|上班去|睡|没在)|(帮|替)(他|她)接|"
+_THIRD_PARTY = re.compile(r"我是(他|她|机主)的?|(他|她|老板|老公|老婆|机主|我爸|我妈|我儿子|我女儿)(不在|出去|出门|在忙|在上班|上班去|睡|没在)|"
+                          r"我是.{0,4}(帮忙的|店员|员工|伙计|同事|邻居)|手机(落|忘|放)|(帮|替)(他|她)接|"
                           r"(他|她)的(手机|电话)|我不是(他|她)|不是本人|不是(他|她)本人|这是(他|她)的?(手机|电话|号)|"
                           r"(他|她)的?(老婆|老公|媳妇|爱人|妈妈|爸爸|儿子|女儿)(?!的钱)")
+_ADMITS_DEBT = re.compile(r"不是不认|(?<!没)我借过的|(?<!不)是我借的|我认(这笔|账|的)|我没说不认|借是借了|想起来了|"
+                          r"是那(回|次)|(孙子|儿子|女儿|孩子|家里人).{0,3}帮我(弄|办|申请|借)")
+_SELF_CORRECTION = re.compile(r"(我|刚才|刚刚).{0,3}(算|说|打|写|搞)错|口误|不对不对|哦不对|打错了|说错了|写错了")
 _DISPUTE = re.compile(r"不是(我|俺|本人|咱)借|没(借|贷)过|没有借|没借|冒用|冒名|盗用|被人|金额不对|数不对|不认|不承认|"
                       r"诈骗|搞错|算错|多扣|不是(我|俺)的|没申请|没见着|没收到钱|没到账的钱")
 _VULNERABLE = re.compile(r"住院|重病|癌|化疗|手术|去世|过世|病危|ICU|icu|重症|抢救|轻生|不想活|自杀")
-_NEG = r"(别|不要|不用|甭|不许|停止|禁止|不准|不想再?|不希望)"
-_CEASE_VOICE = re.compile(_NEG + r".{0,6}(打电话|来电|电话|打给我|打过来|打了|打来|打)")
-_CEASE_SMS = re.compile(_NEG + r".{0,6}(短信|发信息)")
-_CEASE_CHAT = re.compile(_NEG + r".{0,6}(发消息|消息|在这|聊天|推送|app|APP|这里)")
-_CEASE_ALL = re.compile(r"(所有|任何|一切)(方式|渠道|联系)|都(别|不要)|一律|再也(别|不要)|" + _NEG +
+_RELATIVE_ILL = re.compile(r"(老伴|老婆|老公|爱人|媳妇|丈夫|妻子|爸|妈|父亲|母亲|孩子|儿子|女儿|家人|家里人|老人)"
+                           r"[^，,。；我]{0,4}(住院|重病|癌|化疗|手术|病危|ICU|icu|重症|抢救)")
+
+
+def _vulnerable(text: str) -> bool:
+    """The borrower's own illness or a bereavement or despair puts collection on hold; a
+    relative's illness is a hardship (money went on care), not the borrower's incapacity."""
+    if not _VULNERABLE.search(text):
+        return False
+    stripped = _RELATIVE_ILL.sub("", text)
+    return bool(_VULNERABLE.search(stripped))
+_NEG = r"(别|不要|不用|甭|莫|不许|停止|禁止|不准|不想再?|不希望)"
+_CEASE_VOICE = re.compile(_NEG + r".{0,6}(打电话|来电|电话|打给我|打过来|打了|打来|打)|"
+                          r"电话.{0,6}(别|不要|莫|甭)(再)?(打|来)")
+_CEASE_SMS = re.compile(_NEG + r".{0,6}(短信|发信息)|短信.{0,10}(别|不要|莫|甭)(再)?发")
+_CEASE_CHAT = re.compile(_NEG + r".{0,6}(发消息|消息|在这|聊天|推送|app|APP|这里)|"
+                         r"(app|APP|App|消息|推送).{0,6}(别|不要|莫|甭)(再)?发")
+_CEASE_ALL = re.compile(r"(所有|任何|一切)(方式|渠道|联系)|都(别|不要|莫)|一律|再也(别|不要)|" + _NEG +
                         r".{0,6}(联系|骚扰|打扰|催)")
 _CHANNEL_SMS = re.compile(r"短信")
 _HALF = re.compile(r"一半|半数")
 _REST = re.compile(r"剩下|剩余|其余|余下|剩的")
 _ALL = re.compile(r"全部|全额|全还|都还|还清|欠的全|所有的?钱|一次性还|一起还")
-_SETTLE = re.compile(r"结清|提前还|一次性结|提前结")
+_SETTLE = re.compile(r"结清|提前.{0,4}还|一次性结|提前结")
 _PAYDAY = re.compile(r"发工资|工资到|发薪|开工资|工资下来")
-_TODAY = re.compile(r"马上|现在就|立刻|立即|这就|今天|今儿|今晚|晚点就|一会儿?就")
-_NEG_DATE = re.compile(r"不行|不了|不能|不可以|没办法|来不及|够呛|悬|不太行|没法")
+_TODAY = re.compile(r"马上(就)?(还(?!要|得|有|在|是)|转|付|处理|打款)|现在就|立刻|立即|这就|今天|今儿|今晚|晚点就|一会儿?就")
+_NEG_DATE = re.compile(r"不行|不了|不能|不可以|没办法|来不及|够呛|悬|不太行|没法|有事|没空|不在家|出差")
 _CORRECTION = re.compile(r"改成|改到|换成|还是|不对|说错|算了")
 _COUNT = re.compile(r"分\s*([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:期|次|个月|月)")
 _BARE_NUMBER = re.compile(r"^[^\d号日点期天月]{0,3}?(\d{1,7}(?:\.\d{1,2})?)\s*(块|元|块钱)?[吧吗啊呀]?$")
 _PARTS = (("morning", re.compile(r"上午|早上|早晨|明早")), ("noon", re.compile(r"中午")),
           ("afternoon", re.compile(r"下午")), ("evening", re.compile(r"晚上|今晚|明晚|傍晚|夜里")))
 _CALLBACK = re.compile(r"再说|晚点|回头|等会|一会|开会|开车|在忙|忙着|不方便|在上班|上班呢|再打|打过来|打给我|再联系|"
-                       r"稍后|改天|待会|送餐|骑车|开着车|没空")
-_LATER = re.compile(r"再说|再聊|再打|再联系|打过来|打给我|晚点打|回头打")
+                       r"稍后|改天|待会|送餐|骑车|开着车|没空|赶.{0,2}会|给我打|给我回电|联系我")
+_LATER = re.compile(r"再说|再聊|再打|再联系|打过来|打给我|晚点打|回头打|给我打|给我回电")
 _EXPLICIT = {"waiver": re.compile(r"免|减|少还|打折|只还本金|优惠|便宜"),
-             "extension": re.compile(r"宽限|延期|缓|推迟|晚几天|多给|再等|延长|往后|下个月|过几天|"
+             "extension": re.compile(r"宽限|延|extend|extension|postpone|delay|缓|推迟|晚几天|多给|再等|延长|往后|下个月|过几天|"
                                      r"过两天|晚点还|晚些")}
 _PAY_STRICT = re.compile(r"还(?!没|是|有|在|要|给我|显示|催)|转|付|打款|交钱|整上")
 _NOT_YES = re.compile(r"拉倒|算了|不对|不是|不行")
 _THANKS = re.compile(r"谢谢|感谢|多谢|放心了|明白了|知道了|好的好的")
 _ABUSIVE = re.compile(r"滚|傻|他妈|你妈|操|草你|死全家|神经病|脑残|垃圾|狗|骗子|王八|混蛋|去死|sb|SB|mb|MB|"
-                      r"尼玛|你大爷|nmsl|cnm")
+                      r"尼玛|你大爷|nmsl|cnm|吸血鬼|有病|脑子进水|白痴|智障|不要脸|畜生|人渣|缺德")
+_INSULT_AT_US = re.compile(r"(你们?|这帮|一帮|你们这).{0,8}(吸血鬼|有病|脑子|白痴|智障|不要脸|畜生|人渣|缺德|垃圾|骗子|"
+                           r"神经病|脑残|混蛋|王八)")
 _COUNT_OK = re.compile(r"^(\d{1,2}|[一二两三四五六七八九十]{1,3})\s*期(也行|就行|吧|可以|行|好|也可以)?")
 _SELF = re.compile(r"是我|我就是|我是本人|本人|找我|俺就是|是俺|我是[\u4e00-\u9fff]{1,3}$")
 _WHY_REMIND = re.compile(r"还(给我|在|是|显示|催|发|老)|咋还催|怎么还催")
 _HUMAN_WORDS = re.compile(r"人工|真人|客服|坐席|转接|活人|经理|主管|负责人")
-_PAY_VERB = re.compile(r"还|转|付|打款|交|给你们|凑|整上|结")
+_PAY_VERB = re.compile(r"还(?!要|得|有|在|是|没|不)|转|付|打款|交|给你们|凑|整上|结")
 _NEG_AMOUNT = re.compile(r"不好看|不够|凑不齐|拿不出|太多|太少|不行|不了")
+_INSTALMENT_HINT = re.compile(r"期|分开|慢慢|每个?月|几次|分批")
+_CANNOT_PAY = re.compile(r"(还|拿|凑|付)不(上|起|清|了|出)")
+_ASIDE = re.compile(r"^(省得|免得|以免|省的)|^(不好意思|抱歉|对不起|sorry|哎呀|唉|怎么了|咋了|啥事|什么事)[了啊呀哈？?]*$", re.I)
+_ACK = re.compile(r"^(哦|噢|喔)?\s*(知道了|晓得了|明白了|懂了|了解了|清楚了)")
+_TAKES_OFFER = re.compile(r"也行|也可以|也成|就按|那就这样|就这么(办|定)")
+_TAG_ONLY = re.compile(r"^(你看)?(这样|那样|这么着)?(行不行|可不可以|可以吗|行吗|好不好|成不成|中不中)[？?吧]*$")
+_CREDIT_Q = re.compile(r"征信|信用(记录|报告)?|黑名单|上报")
 _INSTALMENT_WORDS = re.compile(r"分期|分[0-9一二两三四五六七八九十几]+[期次个月]|每个?月还|分开还|分批|分几次")
 _FILLER_SWEAR = re.compile(r"^(妈的|卧槽|我靠|靠|艹|妈呀|我去|我擦|tmd|TMD)$")
 _WEEKDAY = re.compile(r"周|礼拜|星期")
 _HOUR = re.compile(r"([0-9]{1,2}|[一二两三四五六七八九十]{1,3})点")
 _CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
            "九": 9, "十": 10}
-_AFFIRM_WORDS = re.compile(r"^(对|对的|对啊|是的|是|行|可以|好|好的|嗯+|没问题|就这样|确认|没错|ok|OK|可以的|"
+_AFFIRM_WORDS = re.compile(r"^(对|对的|对啊|对头|是的|是|行|可以|好|好的|嗯+|没问题|就这样|确认|没错|ok|OK|可以的|"
                            r"行吧|好吧|那就这样|就这么定了|同意|嗯呐|没毛病|要得|中|好嘞|妥了?|成|行的|"
                            r"可以可以|对对对?|是是是?|好好好?|嗯嗯)[吧啊呀的了哈呢]*$")
-_ASR_FIXES = ((re.compile(r"预期"), "逾期"), (re.compile(r"起速"), "起诉"),
+_ASR_FIXES = ((re.compile(r"预期|鱼期|于期|余期|雨期|(?<![a-z])yq(?![a-z])", re.I), "逾期"),
+              (re.compile(r"起速"), "起诉"), (re.compile(r"短新|短讯"), "短信"),
               (re.compile(r"换(?=[0-9一二两三四五六七八九十百千万钱款了上清完吧的])"), "还"),
               (re.compile(r"(?<=[天号周礼拜月底])换"), "还"))
 _WHERE_PAY = re.compile(r"(哪里|哪儿|在哪|去哪|怎么|如何|咋)(个)?还(款|钱)?(啊|呢|来着)?")
@@ -154,7 +185,9 @@ def split_clauses(text: str) -> list[str]:
                 parts.append(piece)
     merged: list[str] = []
     for part in parts:
-        if merged and _HYPOTHETICAL.search(merged[-1]) and not QUESTION.search(merged[-1]):
+        if merged and _TAG_QUESTION.fullmatch(part):
+            merged[-1] += part  # "听说逾期要坐牢 真的假的": the tag makes the clause a question
+        elif merged and _HYPOTHETICAL.search(merged[-1]) and not QUESTION.search(merged[-1]):
             merged[-1] += "，" + part
         else:
             merged.append(part)
@@ -192,11 +225,11 @@ def _cease_channels(text: str, current: str) -> list[str]:
         channels.append("voice")
     if _CEASE_SMS.search(text):
         channels.append("sms")
-    if _CEASE_CHAT.search(text) and not _CEASE_SMS.search(text):
+    if _CEASE_CHAT.search(re.sub(r"短信(消息|信息)?", "", text)):
         channels.append("chat")
     if not channels and _CEASE_ALL.search(text):
         return ["all"]
-    if re.search(r"所有|任何|一切|都别|都不要|一律", text) and channels:
+    if re.search(r"所有|任何|一切|一律", text) and channels:
         return ["all"]
     return channels
 
@@ -208,19 +241,24 @@ class _Ctx:
     verified: bool
     today: date
     in_negotiation: bool
+    correcting: bool = False  # an earlier clause said "打错了 / 不对": a bare number corrects
 
 
 def _amount_slot(clause: str, nlu: NluResult, ctx: _Ctx) -> Any:
+    if re.search(r"作废|不算|不算数|取消", clause):
+        return None  # "之前说的2000那个作废"
     amount = nlu.first("amount")
     spoken = _YUAN_JIAO.search(clause)
     if spoken:  # "1157块48" is 1157.48
         return f"{spoken.group(1)}.{spoken.group(2)}{spoken.group(3) or '0'}"
     if amount is not None:
         plain = _TAG_Q.sub("", clause[amount.end:amount.end + 6])
-        if _NEG_AMOUNT.search(plain) or \
-                _NEG_AMOUNT.search(clause[max(0, amount.start - 3):amount.start]):
+        before = clause[max(0, amount.start - 3):amount.start]
+        if _NEG_AMOUNT.search(plain) or _NEG_AMOUNT.search(before) or re.search(r"不是|不对", before):
             return None  # "2000凑不齐": the amount the borrower cannot do
         return str(amount.value)
+    if _CANNOT_PAY.search(clause):
+        return None  # "一次性还不上": what the borrower cannot do
     if _HALF.search(clause):
         return "half"
     if _REST.search(clause):
@@ -259,6 +297,20 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     # 1. Guards first: instructions in the message never change records; bare numbers.
     if _AFFIRM_WORDS.match(clause) or re.fullmatch(r"(嗯呐|嗯)\s*(没毛病|没问题|可以|行|对)", clause):
         return [Affirm(**kw)]
+    if _ASIDE.search(clause) or _TAG_ONLY.match(clause):
+        return []  # "省得你们天天发消息", "你看这样行不行": an aside, not a request
+    if ctx.expect in ("dispute.confirm", "cease.confirm") and _ACK.search(clause):
+        return []  # "晓得了" to "do you contest it?" is not a yes
+    if ctx.expect == "dispute.confirm" and _ADMITS_DEBT.search(clause):
+        return [Deny(**kw)]
+    if ctx.expect and ctx.expect.startswith("offer.") and _TAKES_OFFER.search(clause) \
+            and not question:
+        return [Affirm(**kw)]  # "7天也行": takes the offer
+    if ctx.correcting and not re.match(r"不是|不对", clause) and (
+            bare := _BARE_NUMBER.match(re.sub(r"^(是|应该是|改成|改为)", "", clause))):
+        return [CorrectSlot("amount", bare.group(1), **{**kw, "confidence": 1.0})]
+    if _SELF_CORRECTION.search(clause):
+        ctx.correcting = True
     if _INJECTION.search(clause):
         return [Answer("cannot_change_records", **kw)]
     spans = find_sensitive(clause)
@@ -273,6 +325,8 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     # 2. Knowledge questions that the classifier mislabels.
     if _ROBOT.search(clause) and not _TO_HUMAN.search(clause):
         return [Answer("robot", **kw)]
+    if _INSULT_AT_US.search(clause) and not question:
+        return [StartFlow("abuse", **kw)]
     if _PERSONAL.search(clause) or re.search(r"卡号.{0,10}转|转.{0,6}卡号|给我的.{0,4}卡号", clause):
         return [Answer("personal_account", **kw)]
     if _OTHER_PERSON.search(clause) and (intent in (Intent.ASK_BALANCE, Intent.DISPUTE,
@@ -281,6 +335,15 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         return [Answer("privacy", **kw)]
     if _LEGAL.search(clause) and (question or intent is Intent.ASK_CREDIT_IMPACT):
         return [Answer("legal", **kw)]
+    if _CREDIT_Q.search(clause) and question:
+        return [Answer("credit_impact", **kw)]
+    if question and re.search(r"手续费|违约金|服务费|罚息|利息|高利贷|利率", clause) and \
+            nlu.first("amount") is None and not re.search(r"免|减|一共|总共|合计|多少钱|要还多少|还多少", clause):
+        if re.search(r"提前|结清", clause):
+            return [Answer("early_settlement", **kw)]
+        return [Answer("fees", **kw)]
+    if re.search(r"(给|发|告诉)我.{0,4}(卡号|账号|账户|收款)", clause):
+        return [Answer("payment_method", **kw)]  # official channels only, never a card number
     if _OVERDUE_Q.search(clause) and not _PAID_WORDS.search(clause):
         return [Answer("overdue_status", **kw)]
     if re.search(r"(别|不要|不能)(告诉|联系|找|打给|通知)(我)?的?(爸妈|家人|父母|单位|公司|同事|领导|老婆|老公|"
@@ -291,7 +354,13 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         return [Answer("collection_practice", **kw)]
     if _WHERE_PAY.search(clause) and question and nlu.first("amount") is None:
         return [Answer("payment_method", **kw)]
-    if (_PAID_WORDS.search(clause) or "逾期" in clause) and (question or _PAID_Q.search(clause)) \
+    if question and nlu.first("channel") is not None and nlu.first("amount") is None and \
+            not _PAID_WORDS.search(clause):
+        channel = nlu.first("channel")
+        return [Answer("payment_method", args={"channel": str(channel.value)} if channel else {},
+                       **kw)]
+    if (_PAID_WORDS.search(clause) and (question or _PAID_Q.search(clause))
+            or re.search(r"(还|仍|仍然|怎么还)(显示|是|在)逾期|为什么.{0,4}逾期", clause)) \
             and intent in (Intent.CLAIM_PAID, Intent.ASK_PAYMENT_METHOD, Intent.DISPUTE,
                            Intent.ASK_BALANCE, Intent.OTHER, Intent.ASK_DUE_DATE):
         return [Answer("payment_history", **kw)]
@@ -300,10 +369,13 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     if channels:
         return [StartFlow("cease", args={"channels": channels}, **kw)]
     if intent is Intent.STOP_CONTACT:
+        if conf < 0.7:
+            return [Clarify("unclear", **kw)]
         return [StartFlow("cease", confirm=True, args={"channels": []}, **kw)]
     # 4. Who is on the line: only "I don't know him / new number" is a wrong number.
-    if _WRONG_NUMBER.search(clause):
-        return [StartFlow("wrong_number", **kw)]
+    if _WRONG_NUMBER.search(clause) and not (ctx.verified and ctx.channel == "chat"
+                                             or _SELF_CORRECTION.search(clause)):
+        return [StartFlow("wrong_number", **kw)]  # a logged-in chat is never a wrong number
     if _THIRD_PARTY.search(clause):
         return [StartFlow("third_party", **kw)]
     if intent is Intent.WRONG_PARTY:
@@ -311,37 +383,48 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
             return [Clarify("wrong_party", candidate="wrong_party", **kw)]
         return [Clarify("unclear", **kw)]
     # 5. Collection-changing statements need confidence and no question.
+    if intent is Intent.DISPUTE and (_ADMITS_DEBT.search(clause) or _SELF_CORRECTION.search(clause)):
+        return []  # "我借过的", "我刚才算错了": the borrower owns the debt
     if intent is Intent.DISPUTE:
         if question or conf < 0.75:
             return [Clarify("dispute_unsure", candidate="dispute", **kw)]
         return [StartFlow("dispute", confirm=not (_DISPUTE.search(clause) or conf >= 0.9),
                           **kw)]
-    if _DISPUTE.search(clause) and not question and intent in (Intent.OTHER, Intent.COMPLAINT,
+    if _DISPUTE.search(clause) and not question and not _SELF_CORRECTION.search(clause) and intent in (Intent.OTHER, Intent.COMPLAINT,
                                                                Intent.REFUSE_TO_PAY):
         return [StartFlow("dispute", confirm=True, **kw)]
     when_now = _date_slot(clause, nlu, ctx.today)
     if intent is Intent.CLAIM_PAID and (re.search(r"把.{0,8}还了", clause) or (
             when_now not in (None, "payday", "today") and str(when_now) > ctx.today.isoformat())):
         intent = Intent.PROMISE_TO_PAY  # "礼拜六就还了": a plan, not a payment made
+    if intent is Intent.CLAIM_PAID and conf < 0.7 and not _PAID_WORDS.search(clause):
+        intent = Intent.PROMISE_TO_PAY if nlu.first("amount") is not None else Intent.OTHER
     if intent is Intent.CLAIM_PAID:
         if question or conf < 0.7:
             return [Answer("payment_history", **kw)]
         return [StartFlow("claim_paid", **kw)]
+    if intent is Intent.HARDSHIP and nlu.first("amount") is not None and _PAY_VERB.search(clause):
+        intent = Intent.PROMISE_TO_PAY  # "手头能先凑600出来": a partial promise
+    if intent is Intent.HARDSHIP and conf < 0.75 and nlu.first("hardship_reason") is None and \
+            not _vulnerable(clause):
+        intent = Intent.OTHER  # "说实话", "工资15号才发": not a hardship statement
     if intent is Intent.HARDSHIP:
         reason = nlu.first("hardship_reason")
-        vulnerable = bool(_VULNERABLE.search(clause)) and not question and conf >= 0.6
+        vulnerable = _vulnerable(clause) and not question and conf >= 0.6
         return [StartFlow("hardship", args={"reason": str(reason.value) if reason else "",
                                             "vulnerable": vulnerable}, **kw)]
     if intent is Intent.COMPLAINT:
         if conf < 0.6:
             return [Clarify("complaint_unsure", **kw)]
         return [StartFlow("complaint", **kw)]
-    if intent is Intent.ABUSE and not _FILLER_SWEAR.match(clause) and conf >= 0.8 \
+    if intent is Intent.ABUSE and not _FILLER_SWEAR.match(clause) and conf >= 0.6 \
             and not question and _ABUSIVE.search(clause):
         return [StartFlow("abuse", **kw)]
     if _TO_HUMAN.search(clause) or (intent is Intent.REQUEST_HUMAN and _HUMAN_WORDS.search(clause)):
         return [HandOff(**kw)]
     # 6. Negotiation: slots from any clause; a date that is refused is a "no" to that date.
+    if re.search(r"万一|要是.{0,6}不够|怕.{0,4}不够", clause):
+        return []  # "下周一万一钱不够": a worry, not a date
     amount = _amount_slot(clause, nlu, ctx)
     when = when_now
     slot_cls = CorrectSlot if _CORRECTION.search(clause) else SetSlot
@@ -366,12 +449,15 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
                 *([Affirm(**kw)] if count_ok.group(2) else [])]
     count = _COUNT.search(clause)
     if count or _INSTALMENT_WORDS.search(clause) or (
-            intent is Intent.REQUEST_INSTALLMENT and amount is None and when is None):
+            intent is Intent.REQUEST_INSTALLMENT and amount is None and when is None
+            and _INSTALMENT_HINT.search(clause)):
         if count:
             out.append(SetSlot("count", _small(count.group(1)), **kw))
         return [*out, StartFlow("installment", **kw)]
     if intent is Intent.REQUEST_INSTALLMENT:
-        intent = Intent.PROMISE_TO_PAY
+        intent = Intent.PROMISE_TO_PAY if (amount is not None or when is not None) else Intent.OTHER
+    if intent is Intent.REQUEST_WAIVER and amount is not None and not _EXPLICIT["waiver"].search(clause):
+        intent = Intent.PROMISE_TO_PAY  # "周五只能凑一千五": an amount, not a waiver
     if intent is Intent.REQUEST_WAIVER:
         return [StartFlow("waiver", **kw)]
     if intent is Intent.REQUEST_EXTENSION:
@@ -387,8 +473,11 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
             amount in ("all", "rest") or when is not None or (
                 re.search(r"把.{0,6}还", clause) and not _SETTLE.search(clause))):
         intent = Intent.PROMISE_TO_PAY
-    if intent is Intent.REFUSE_TO_PAY:
+    if intent is Intent.REFUSE_TO_PAY and (conf >= 0.6 or re.search(r"不还|不想还|没钱|不会还|不给", clause)):
         return [StartFlow("refusal", **kw)]
+    if intent is Intent.PROMISE_TO_PAY and amount is None and when is None and conf < 0.6 and \
+            not _PAY_VERB.search(clause):
+        intent = Intent.OTHER  # "这个钱我知道": not a promise
     negotiating = ctx.in_negotiation or bool(ctx.expect and ctx.expect.startswith(
         ("promise.", "offer.", "disclose.", "hardship.", "refusal.")))
     if intent is Intent.PROMISE_TO_PAY and amount is None and when is None and \
@@ -418,7 +507,7 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
               Intent.ASK_EARLY_SETTLEMENT: "early_settlement",
               Intent.ASK_CREDIT_IMPACT: "credit_impact"}
     if intent in topics:
-        if not question and conf < 0.9:
+        if not question and (conf < 0.9 or re.search(r"紧|困难|不够|压力|吃力|拿不出", clause)):
             return [Clarify("unclear", **kw)]
         if intent is Intent.ASK_PAYMENT_METHOD and _WHY_REMIND.search(clause):
             return [Clarify("unclear", **kw)]  # "怎么还给我发提醒": not how to pay
@@ -440,7 +529,7 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         return [Affirm(**kw)]
     if intent is Intent.AFFIRM:
         return [Clarify("unclear", **kw)]
-    if intent is Intent.DENY or _DENY_WORDS.match(clause):
+    if (intent is Intent.DENY and conf >= 0.7) or _DENY_WORDS.match(clause):
         if re.search(r"算了|不要了|不用了|取消", clause) and ctx.in_negotiation:
             return [Cancel(**kw)]
         return [Deny(**kw)]
@@ -466,10 +555,31 @@ def understand(text: str, nlu: Parser, ref: datetime, *, expect: str | None = No
             commands.append(command)
             if isinstance(command, StartFlow) and command.flow == "promise":
                 ctx.in_negotiation = True
+    if expect and expect.startswith("offer.") and any(isinstance(c, Affirm) for c in commands):
+        offered = expect.removeprefix("offer.")
+        commands = [c for c in commands if not (isinstance(c, StartFlow) and c.flow == offered)]
+    commands = _payday(commands, clauses, results)
     commands = _message_rules(commands, text)
     commands = _tidy(commands)
     return Understanding(commands=commands, clauses=list(zip(clauses, results, strict=False)),
                          whole=whole)
+
+
+def _payday(commands: list[Command], clauses: list[str],
+            results: list[NluResult]) -> list[Command]:
+    """"15号发工资 发工资那天还清": the payday is a date the borrower named; remember it."""
+    named = next((str(r.first("date").value) for c, r in zip(clauses, results, strict=False)
+                  if _PAYDAY.search(c) and r.first("date") is not None), None)
+    if named is None:
+        return commands
+    out: list[Command] = []
+    for command in commands:
+        if isinstance(command, SetSlot | CorrectSlot) and command.slot == "date" and \
+                command.value == "payday":
+            command = type(command)("date", named, clause=command.clause,
+                                    confidence=command.confidence)
+        out.append(command)
+    return [*out, SetSlot("payday", named, clause="", confidence=1.0)]
 
 
 def _message_rules(commands: list[Command], text: str) -> list[Command]:
@@ -480,6 +590,10 @@ def _message_rules(commands: list[Command], text: str) -> list[Command]:
                      and c.topic == "cannot_change_records"), None)
     if injected is not None:
         return [injected]
+    if _ADMITS_DEBT.search(text):  # "哦不是不认账，我借过的": no clause of it is a dispute
+        commands = [c for c in commands if not (
+            isinstance(c, StartFlow) and c.flow == "dispute"
+            or isinstance(c, Clarify) and c.candidate == "dispute")]
     if any(isinstance(c, Answer) and c.topic == "privacy" for c in commands):
         commands = [c for c in commands if not (
             isinstance(c, Answer) and c.topic in ("balance", "due_date", "overdue_status")
@@ -489,7 +603,7 @@ def _message_rules(commands: list[Command], text: str) -> list[Command]:
         commands = [c for c in commands if not (
             isinstance(c, StartFlow) and c.flow == "promise"
             or isinstance(c, SetSlot | CorrectSlot) and c.slot in ("amount", "date"))]
-    if _VULNERABLE.search(text) and not QUESTION.search(text):
+    if _vulnerable(text) and not QUESTION.search(text):
         commands = [StartFlow("hardship", args={**c.args, "vulnerable": True}, clause=c.clause,
                               confidence=c.confidence)
                     if isinstance(c, StartFlow) and c.flow == "hardship" else c
@@ -497,6 +611,9 @@ def _message_rules(commands: list[Command], text: str) -> list[Command]:
     promising = any(isinstance(c, StartFlow) and c.flow == "promise" or
                     isinstance(c, SetSlot | CorrectSlot) and c.slot in ("amount", "date")
                     for c in commands)
+    promised = any(isinstance(c, SetSlot | CorrectSlot) and c.slot in ("amount", "date")
+                   and c.confidence >= 0.8 for c in commands)
+    answered = any(isinstance(c, Answer) and c.topic != "greeting" for c in commands)
     safety = [c for c in commands if isinstance(c, StartFlow) and c.flow in (
         "complaint", "dispute", "claim_paid", "wrong_number", "third_party", "hardship") or
         isinstance(c, StartFlow) and c.flow == "cease" and not c.confirm]
@@ -510,9 +627,12 @@ def _message_rules(commands: list[Command], text: str) -> list[Command]:
                 continue
             elif command.flow == "cease" and command.confirm and safety:
                 continue
-            elif command.flow == "callback" and promising and not any(
+            elif command.flow == "callback" and (promised or promising and not any(
+                    isinstance(c, SetSlot) and c.slot == "callback_time" for c in commands)):
+                continue  # "在开会 … 周五把钱全部还上", "月底再说 30号还": the promise is the point
+            elif command.flow == "callback" and answered and not any(
                     isinstance(c, SetSlot) and c.slot == "callback_time" for c in commands):
-                continue  # "在开会 … 周五把钱全部还上": the promise is the point
+                continue  # "开会间隙 长话短说 欠多少": they are talking now
             elif command.flow in ("waiver", "extension") and promising and not (
                     _EXPLICIT[command.flow].search(command.clause)):
                 continue  # "2000凑不齐 下周一还1800": the promise is the request
@@ -536,6 +656,15 @@ def _tidy(commands: list[Command]) -> list[Command]:
         commands = [c for c in commands
                     if not (isinstance(c, Clarify) and c.candidate is None)
                     and not (isinstance(c, Answer) and c.topic == "greeting")]
+    ceases = [c for c in commands if isinstance(c, StartFlow) and c.flow == "cease"]
+    if len(ceases) > 1:  # "莫再打了 短信也莫发了": one request over several channels
+        channels: list[str] = []
+        for cease in ceases:
+            channels += [ch for ch in cease.args.get("channels", []) if ch not in channels]
+        merged = StartFlow("cease", confirm=all(c.confirm for c in ceases),
+                           args={"channels": ["all"] if "all" in channels else channels},
+                           clause=ceases[0].clause, confidence=ceases[0].confidence)
+        commands = [merged if c is ceases[0] else c for c in commands if c not in ceases[1:]]
     seen: set[tuple[str, str]] = set()
     out: list[Command] = []
     for command in commands:

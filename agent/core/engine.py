@@ -307,6 +307,8 @@ class Engine:
             self._goodbye_action()
             return
         if any(isinstance(c, HandOff) for c in commands) and not safety:
+            if any(isinstance(c, Answer) and c.topic == "robot" for c in commands):
+                self._say("answer.robot")  # "你是机器人吧？给我转人工": answer, then a human
             self._handoff_action("borrower asked for a human")
             return
         if business:
@@ -327,6 +329,8 @@ class Engine:
         changed = self._apply_slots(slots, expect)
         if no is not None and no.slot and no.slot in self.d.slots_set:
             no = None  # "明天不行 改周六": the new value answers it
+        if expect == "promise.readback" and slots and not changed and no is None and not business:
+            yes = True  # "周五全部": the terms just read back, said again
         if yes:
             self._affirm(expect, changed)
         elif no is not None:
@@ -469,7 +473,7 @@ class Engine:
         if value == "today":
             return self.facts.today.isoformat()
         if value == "payday":
-            return None
+            return self.state.slots.get("payday")  # the day the borrower named as payday
         return str(value)
 
     def _apply_slots(self, slots: list[SetSlot | CorrectSlot], expect: str | None) -> bool:
@@ -551,6 +555,12 @@ class Engine:
             top["affirmed"] = True  # "对 今天晚点就转": yes, with a tweak
             return
         if changed:
+            return
+        if expect == "promise.ask_amount" and top is not None and top["flow"] == "promise" \
+                and self.facts.promise_base > 0:
+            # "行" to "当前应还X元，您准备还多少": the figure just quoted
+            self.state.slots["amount"] = self.d.slots_set["amount"] = str(
+                cents(self.facts.promise_base))
             return
         if expect == "promise.counter" and top is not None and top["flow"] == "promise":
             counter = top.get("counter", {})
@@ -799,6 +809,8 @@ class Engine:
 
     # -- actions ----------------------------------------------------------------------------------
     def _default_amount_action(self, frame: dict[str, Any]) -> str:
+        """"我明天还" promises what is due; the read-back states the figure, so the borrower
+        corrects it there if they meant less."""
         slots = self.state.slots
         if "amount" not in slots and "date" in slots and self.facts.promise_base > 0:
             slots["amount"] = str(cents(self.facts.promise_base))
@@ -915,6 +927,8 @@ class Engine:
         return "wait"
 
     def _record_dispute_action(self, frame: dict[str, Any]) -> str:
+        if "dispute" in self.state.flags:  # "是的 我不认这笔账": already recorded, not twice
+            return "done"
         self._say("dispute.recorded")
         self._flag("dispute", frame.get("note", ""))
         self.d.effects.append(fx.Restrict("disputed", "all"))

@@ -46,6 +46,16 @@ def next_event_seq(session: Session, conversation_id: str) -> int:
     return (current or 0) + 1
 
 
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return _mask(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
 class EventLog:
     """Appends one conversation's events in the caller's transaction (never updates them)."""
 
@@ -56,8 +66,10 @@ class EventLog:
         self.seq = next_event_seq(session, conversation_id)
 
     def append(self, kind: str, data: dict[str, Any]) -> None:
+        """Every string in the event is masked here, whatever the caller passed: the log is
+        kept for years and must never hold a card, phone or ID number."""
         self.session.add(ConversationEvent(conversation_id=self.conversation_id, seq=self.seq,
-                                           kind=kind, data=data, at=self.at))
+                                           kind=kind, data=_masked(data), at=self.at))
         self.seq += 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +20,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def _stories() -> list[tuple[str, dict[str, Any]]]:
+    """The stories in CI; ``HUIKUAN_STORIES=pending/*.yaml`` runs others (e.g. new writers')."""
     out = []
-    for path in sorted(HERE.glob("*.yaml")):
+    for path in sorted(HERE.glob(os.environ.get("HUIKUAN_STORIES", "*.yaml"))):
         for story in yaml.safe_load(path.read_text("utf-8")) or []:
             out.append((f"{path.stem}:{story.get('id', '?')}", story))
     return out
