@@ -65,7 +65,7 @@ _ROBOT = re.compile(r"机器人|真人|人工智能|(?<![A-Za-z])AI(?![A-Za-z])|
                     r"real person|robot|\bbot\b|human", re.I)
 _TO_HUMAN = re.compile(r"(转|找|要|换|叫|让).{0,3}(人工|真人|客服|坐席|人来)")
 _LEGAL = re.compile(r"起诉|告我|上法院|法院|上门|家访|坐牢|判刑|拘留|抓我|公安|警察|律师|单位|公司|领导|"
-                    r"通讯录|家人|爆通讯录|刑事|犯法|违法")
+                    r"通讯录|家人|爆通讯录|刑事|犯法|违法|爸妈|父母|老家|家里人|亲戚|找我家|同事")
 _PERSONAL = re.compile(r"个人的?(银行)?(卡|账户|账号|微信|支付宝|收款)|私人(账户|卡|账号)|卡号.{0,4}(转|还)|"
                        r"(转|打)到?.{0,3}(他|她|你|业务员|催收员)的?(卡|账户|账号|微信|支付宝)")
 _OVERDUE_Q = re.compile(r"(我|这笔|现在)?.{0,3}(有没有|是不是|算不算|算)?逾期(了)?(吗|没|么|没有)|"
@@ -142,7 +142,8 @@ _CANNOT_PAY = re.compile(r"(还|拿|凑|付)不(上|起|清|了|出)")
 _ASIDE = re.compile(r"^(省得|免得|以免|省的)|^(不好意思|抱歉|对不起|sorry|哎呀|唉|怎么了|咋了|啥事|什么事)[了啊呀哈？?]*$", re.I)
 _ACK = re.compile(r"^(哦|噢|喔)?\s*(知道了|晓得了|明白了|懂了|了解了|清楚了)")
 _TAKES_OFFER = re.compile(r"也行|也可以|也成|就按|那就这样|就这么(办|定)")
-_TAG_ONLY = re.compile(r"^(你看)?(这样|那样|这么着)?(行不行|可不可以|可以吗|行吗|好不好|成不成|中不中)[？?吧]*$")
+_TAG_ONLY = re.compile(r"^(你看)?(这样|那样|这么着)?(行不行|可不可以|可以吗|行吗|好不好|成不成|中不中|行不|可以不|成不|"
+                       r"中不|好不|ok吗|OK吗)[？?吧啊]*$")
 _CREDIT_Q = re.compile(r"征信|信用(记录|报告)?|黑名单|上报")
 _INSTALMENT_WORDS = re.compile(r"分期|分[0-9一二两三四五六七八九十几]+[期次个月]|每个?月还|分开还|分批|分几次")
 _FILLER_SWEAR = re.compile(r"^(妈的|卧槽|我靠|靠|艹|妈呀|我去|我擦|tmd|TMD)$")
@@ -349,7 +350,8 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     if re.search(r"(别|不要|不能)(告诉|联系|找|打给|通知)(我)?的?(爸妈|家人|父母|单位|公司|同事|领导|老婆|老公|"
                  r"家里)", clause):
         return [Answer("legal", **kw)]  # we never contact family or employers to collect
-    if _WHY_CONTACT.search(clause) and not _PAID_WORDS.search(clause) and (
+    if _WHY_CONTACT.search(clause) and not _PAID_WORDS.search(clause) and not (
+            _cease_channels(clause, ctx.channel) and not re.search(r"为什么|为啥|凭什么", clause)) and (
             question or intent is not Intent.STOP_CONTACT):
         return [Answer("collection_practice", **kw)]
     if _WHERE_PAY.search(clause) and question and nlu.first("amount") is None:

@@ -327,8 +327,8 @@ class Engine:
                 for flow in reversed(wanted):
                     self._push(flow, False, {}, keep=wanted)
         changed = self._apply_slots(slots, expect)
-        if no is not None and no.slot and no.slot in self.d.slots_set:
-            no = None  # "明天不行 改周六": the new value answers it
+        if no is not None and (no.slot and no.slot in self.d.slots_set or not no.slot and changed):
+            no = None  # "明天不行 改周六", "先还两千 行不": the new terms answer it
         if expect == "promise.readback" and slots and not changed and no is None and not business:
             yes = True  # "周五全部": the terms just read back, said again
         if yes:
