@@ -100,10 +100,12 @@ class ComplianceClassifier:
     # -- training ----------------------------------------------------------------------------
     @classmethod
     def train(cls, examples: Sequence[Example], *, c_value: float = 8.0,
-              target_overblock: float = 0.02, augment_copies: int = 1,
+              target_overblock: float = 0.04, augment_copies: int = 1,
               seed: int = 0) -> ComplianceClassifier:
         """Fit the heads; thresholds from 4 held-out folds: the "any" head over-blocks at most
-        ``target_overblock`` of lawful lines, each rule head at most half of that."""
+        ``target_overblock`` of lawful lines, each rule head at most half of that. The folds
+        are pessimistic (each sees a quarter less data): on independent writers the model
+        over-blocked 5-10x less than its fold target, hence 4% rather than 2%."""
         texts, targets = _augmented(examples, augment_copies, seed)
         x = features(texts)
         y = np.array([[rule in t for rule in RULES] + [bool(t)] for t in targets], dtype=np.int8)

@@ -36,7 +36,7 @@ from nlp.compliance import (  # noqa: E402
     load_corpus,
 )
 
-HELD_OUT = ("writer_d",)
+HELD_OUT = ("writer_d", "writer_i")
 STRATEGIES = Path(__file__).resolve().parents[1] / "strategies"
 # The naive alternative a lender might write: block any line with a risky word.
 KEYWORDS = re.compile("坐牢|抓|拘留|公安|警察|法院|起诉|立案|律师|通讯录|单位|领导|家人|父母|老婆|孩子|"
@@ -154,7 +154,10 @@ def main() -> None:
         print("no held-out lines: nothing measured")
         return
     report = {"held_out": [f.stem for f in held], "lines": len(evaluation),
-              "gates": evaluate(evaluation, model), "latency": latency(evaluation, model)}
+              "gates": evaluate(evaluation, model), "latency": latency(evaluation, model),
+              "per_writer": {f.stem: {name: {k: v for k, v in gate.items() if k != "per_rule"}
+                                      for name, gate in evaluate(load_corpus([f]), model).items()}
+                             for f in held} if len(held) > 1 else {}}
     (MODEL_DIR / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
     print(json.dumps(report, ensure_ascii=False, indent=1))
 

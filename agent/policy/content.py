@@ -241,8 +241,10 @@ class LearnedClassifier(Protocol):
 
 
 # Below this "any rule" probability the learned model is confident a line is lawful, and a
-# keyword-shaped rule hit on it is taken for the lawful use of a risky word (起诉, 征信, 律师…).
-LAWFUL_VETO = 0.05
+# keyword-shaped rule hit on it is taken for the lawful use of a risky word (起诉, 征信, 律师…)
+# or a warning against the practice (别去别的平台借, 不会坐牢). Chosen on two writers the model
+# had not seen: 0.05 → 0.3 cut the gate's over-blocking 9.2% → 6.6% for 0.7 points of recall.
+LAWFUL_VETO = 0.3
 
 
 def check_utterance(
