@@ -1,4 +1,4 @@
-"""The ``huikuan`` command: serve, import, demo, strategies, call, dial."""
+"""The ``huikuan`` command: serve, import, demo, strategies, call, dial, qa."""
 
 from __future__ import annotations
 
@@ -228,6 +228,86 @@ def dial(concurrency: int = typer.Option(5, min=1, max=100),
 
     asyncio.run(run_all())
     console.print(f"{len(rows)} allowed rows: {dict(results)}")
+
+
+@app.command()
+def qa(files: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
+                                         help="call recordings (WAV, MP3…) or JSON transcripts"),
+       out: Path = typer.Option(None, "--out", help="report file: .json or .csv (default: JSON "
+                                "on stdout)"),
+       agent: str = typer.Option("human", help="who collected: human | ai (AI disclosure needed)"),
+       agent_channel: str = typer.Option("left", help="the collector's channel in stereo "
+                                         "recordings: left | right"),
+       jurisdiction: str = typer.Option(None, help="compliance profile: cn | us (default: "
+                                        "the configured one)"),
+       channel: str = typer.Option("voice", help="voice | chat | sms (recordings are voice)"),
+       ) -> None:
+    """Quality-check conversations held elsewhere (质检): every collector line through the
+    compliance gate, required disclosures, a 0–100 score; worst first. Exit 1 if any file
+    could not be read (the others are still scored)."""
+    import csv
+    import json
+
+    from agent.config.settings import Settings
+    from agent.policy.profile import load_profile
+    from agent.policy.qa import QaContext
+    from agent.qa_runner import AUDIO_SUFFIXES, QaInputError, QaSetup, score_file
+
+    if agent not in ("human", "ai") or agent_channel not in ("left", "right") or \
+            channel not in ("voice", "chat", "sms"):
+        console.print("[red]--agent is human|ai, --agent-channel left|right, "
+                      "--channel voice|chat|sms[/]")
+        raise typer.Exit(2)
+    if out is not None and out.suffix.lower() not in (".json", ".csv"):
+        console.print(f"[red]--out must end in .json or .csv, not {out.name}[/]")
+        raise typer.Exit(2)
+    settings = Settings()
+    profile = load_profile(jurisdiction or settings.jurisdiction)
+    classifier = None
+    if settings.compliance_classifier:
+        from nlp.compliance import shared_classifier
+
+        classifier = shared_classifier()
+    recognizer = None
+    if any(f.suffix.lower() in AUDIO_SUFFIXES for f in files):
+        from voice.asr.factory import recognizer_from_settings
+
+        recognizer = recognizer_from_settings(settings.asr, settings.asr_model,
+                                              data_dir=settings.data_dir)
+    setup = QaSetup(profile, QaContext(channel=channel, agent_is_ai=agent == "ai"),
+                    classifier, agent_channel)  # type: ignore[arg-type]
+    reports: list[dict[str, object]] = []
+    with _progress() as progress:
+        task = progress.add_task("quality check", total=len(files))
+        for path in files:
+            try:
+                reports.append({"file": str(path), **score_file(path, setup, recognizer)})
+            except QaInputError as exc:
+                reports.append({"file": str(path), "error": str(exc)})
+            progress.advance(task)
+    reports.sort(key=lambda r: (r.get("score", -1), r["file"]))  # type: ignore[arg-type, return-value]
+    for r in reports:
+        if "error" in r:
+            console.print(f"[red]✗[/] {r['file']}: {r['error']}")
+        else:
+            rules = ", ".join(f"{k}×{v}" for k, v in r["violations_by_rule"].items()) or "none"  # type: ignore[attr-defined]
+            console.print(f"{r['score']:>3}  {r['file']}  violations: {rules}")
+    if out is None:
+        print(json.dumps(reports, ensure_ascii=False, indent=1))
+    elif out.suffix.lower() == ".json":
+        out.write_text(json.dumps(reports, ensure_ascii=False, indent=1), encoding="utf-8")
+    else:
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["file", "score", "violations", "rules", "missing_disclosures",
+                             "error"])
+            for r in reports:
+                writer.writerow([r["file"], r.get("score", ""), len(r.get("violations", [])),  # type: ignore[arg-type]
+                                 " ".join(r.get("flags", [])),  # type: ignore[arg-type]
+                                 " ".join(r.get("missing_disclosures", [])),  # type: ignore[arg-type]
+                                 r.get("error", "")])
+    if any("error" in r for r in reports):
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -82,10 +82,11 @@ class BodyTooLarge(Exception):
 
 class BodySizeLimit:
     """413 when Content-Length or the streamed body exceeds the route's cap: portfolio uploads
-    may be large, everything else is small."""
+    and call recordings may be large, everything else is small."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, small_bytes: int,
-                 large_prefixes: tuple[str, ...] = ("/api/v1/portfolio",)) -> None:
+                 large_prefixes: tuple[str, ...] = ("/api/v1/portfolio",
+                                                    "/api/v1/qa/recordings")) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.small_bytes = small_bytes

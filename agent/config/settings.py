@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = None
     chat_token_ttl_s: int = 30 * 60
     # Limits before work (requests, websockets), so no unauthenticated client can exhaust us.
-    max_body_bytes: int = 64 * 1024 * 1024  # portfolio uploads only
+    max_body_bytes: int = 64 * 1024 * 1024  # portfolio uploads and call recordings only
     max_small_body_bytes: int = 256 * 1024  # every other route
     max_message_chars: int = 2000
     max_ws_frame_bytes: int = 64 * 1024  # uvicorn's cap on one websocket message

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -98,3 +99,36 @@ async def qa_transcript(body: QaRequest, services: ServicesDep) -> dict[str, Any
     card = await run_in_threadpool(score_transcript, turns, _profile(services, c.jurisdiction),
                                    context, _classifier(services))
     return card.to_dict()
+
+
+AUDIO_TYPES = ("audio/", "application/octet-stream")
+
+
+@router.post("/qa/recordings")
+async def qa_recording(
+    request: Request, services: ServicesDep,
+    agent_channel: Literal["left", "right"] = Query(
+        "left", description="the collector's channel in a stereo recording"),
+    agent: Literal["ai", "human"] = Query("human"),
+    jurisdiction: Literal["cn", "us"] | None = Query(None),
+) -> dict[str, Any]:
+    """A call recording (WAV, MP3…, the raw file as the body): each channel recognised with
+    the product's speech engine, then the same scorecard as ``/qa/transcripts`` plus the
+    time-stamped, masked lines."""
+    from agent.qa_runner import QaInputError, QaSetup, score_recording
+
+    kind = request.headers.get("content-type", "")
+    if not kind.startswith(AUDIO_TYPES):
+        raise HTTPException(415, f"send the recording as the body with an audio/* content type, "
+                                 f"not {kind or 'none'}")
+    body = await request.body()
+    if not body:
+        raise HTTPException(422, "empty body: send the recording file")
+    setup = QaSetup(_profile(services, jurisdiction),
+                    QaContext(channel="voice", agent_is_ai=agent == "ai"),
+                    _classifier(services), agent_channel)  # type: ignore[arg-type]
+    try:
+        recognizer = await run_in_threadpool(lambda: services.recognizer)
+        return await run_in_threadpool(score_recording, io.BytesIO(body), recognizer, setup)
+    except QaInputError as exc:
+        raise HTTPException(422, str(exc)) from exc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 
 CLEAN_AI_CALL = [
@@ -54,3 +56,33 @@ def test_compliance_check_takes_context(client: TestClient) -> None:
         "text": line, "context": {"addressee": "third_party", "identity_verified": False}}).json()
     assert not told_sister["allowed"]
     assert told_sister["violations"][0]["rule"] == "third_party_disclosure"
+
+
+CALL = Path(__file__).parents[2] / "voice" / "clips" / "qa_threat_call.wav"
+
+
+def test_a_recorded_call_is_recognised_per_channel_and_scored(client: TestClient) -> None:
+    response = client.post("/api/v1/qa/recordings?agent=human&agent_channel=left",
+                           content=CALL.read_bytes(), headers={"content-type": "audio/wav"})
+    assert response.status_code == 200, response.text
+    card = response.json()
+    threat = [v for v in card["violations"] if v["rule"] == "threat"]
+    assert threat and card["turns"][threat[0]["turn"]]["speaker"] == "agent"
+    assert card["speakers_separated"] and card["score"] < 100
+    assert {t["speaker"] for t in card["turns"]} == {"agent", "borrower"}
+    assert all(t["end_s"] > t["start_s"] for t in card["turns"])
+
+
+def test_bad_recordings_get_a_clear_error(client: TestClient) -> None:
+    wrong_type = client.post("/api/v1/qa/recordings", content=b"{}",
+                             headers={"content-type": "application/json"})
+    assert wrong_type.status_code == 415 and "audio" in wrong_type.json()["detail"]
+    garbage = client.post("/api/v1/qa/recordings", content=b"not audio" * 100,
+                          headers={"content-type": "audio/mpeg"})
+    assert garbage.status_code == 422 and "decode" in garbage.json()["detail"]
+    empty = client.post("/api/v1/qa/recordings", content=b"",
+                        headers={"content-type": "audio/wav"})
+    assert empty.status_code == 422
+    anonymous = client.post("/api/v1/qa/recordings", content=CALL.read_bytes(),
+                            headers={"content-type": "audio/wav", "Authorization": ""})
+    assert anonymous.status_code == 401
