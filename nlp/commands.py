@@ -51,11 +51,11 @@ class Understanding:
 _SPLIT = re.compile(r"[，,。!！；;\s~～…]+|(?<!\d)\.|\.(?!\d)|(?<=[？?])|(?<=[吧啊呀嘛])(?=[^吧啊呀嘛了的？?])")
 _TAG_Q = re.compile(r"行不行|可不可以|能不能|好不好|成不成|中不中|行吗|可以吗")
 _YUAN_JIAO = re.compile(r"(\d+)\s*块\s*(\d)(\d)?(?![\d.])")
-_CONJ = re.compile(r"(然后|但是|不过|另外|还有就是|而且)")
+_CONJ = re.compile(r"(然后|但是|(?<![顾说比忙打跑算赶想搞弄])不过(?![来去])|另外|还有就是|而且)")
 _TAG_QUESTION = re.compile(r"(真的假的|是真的吗?|真的吗|对吗|是吗|对不对|是不是真的|靠谱吗|有这回事吗?)[？?啊呀]*")
 _HYPOTHETICAL = re.compile(r"^(如果|要是|假如|万一|假设)")
 QUESTION = re.compile(r"[？?]|吗|么|呢$|会不会|是不是|怎么|为什么|为啥|啥意思|真的假的|真的吗|对吧|是吧|对不对|"
-                      r"有没有|能不能|可不可以|多少|几号|哪天|什么时候|咋|[过了]没有?[哦啊呀吧]*$|是否|好多|合不合|"
+                      r"有没有|能不能|可不可以|多少|几号|哪天|什么时候|咋|[过了]没有?[哦啊呀吧]*$|是否|好多|合不合|哪些|哪几|列一下|"
                       r"哪个|哪种|真的假的|是真的|\?")
 _INJECTION = re.compile(r"忽略|无视|之前的(规则|指令|设定)|系统(提示|指令|通知|消息)|【系统|prompt|指令|清零|你现在是|扮演|"
                         r"ignore (your|all|previous)|admin|管理员模式|开发者模式|该用户已|"
@@ -63,15 +63,18 @@ _INJECTION = re.compile(r"忽略|无视|之前的(规则|指令|设定)|系统(�
 _GOODBYE = re.compile(r"^(拜拜|再见|88|挂了|bye|好的?再见|好的?拜拜|先挂了)[了啊呀吧哈]*$", re.I)
 _ROBOT = re.compile(r"机器人|真人|人工智能|(?<![A-Za-z])AI(?![A-Za-z])|是人吗|自动回复|智能客服|程序|"
                     r"real person|robot|\bbot\b|human", re.I)
-_TO_HUMAN = re.compile(r"(转|找|要|换|叫|让).{0,3}(人工|真人|客服|坐席|人来)")
+_TO_HUMAN = re.compile(r"(转|找|要|换|叫|让).{0,3}(人工|真人|客服|坐席|人来)|有权限|能做主|说了算|做决定的|"
+                       r"(主管|经理|负责人|领导).{0,4}(跟我|和我|来)(谈|说|聊|处理)")
 _LEGAL = re.compile(r"起诉|告我|上法院|法院|上门|家访|坐牢|判刑|拘留|抓我|公安|警察|律师|单位|公司|领导|"
                     r"通讯录|家人|爆通讯录|刑事|犯法|违法|爸妈|父母|老家|家里人|亲戚|找我家|同事")
 _PERSONAL = re.compile(r"个人的?(银行)?(卡|账户|账号|微信|支付宝|收款)|私人(账户|卡|账号)|卡号.{0,4}(转|还)|"
+                       r"(加|添加)(了)?我.{0,2}微信|转给(他|她)|给(他|她)转|私下(转|还|给)|"
                        r"(转|打)到?.{0,3}(他|她|你|业务员|催收员)的?(卡|账户|账号|微信|支付宝)")
 _OVERDUE_Q = re.compile(r"(我|这笔|现在)?.{0,3}(有没有|是不是|算不算|算)?逾期(了)?(吗|没|么|没有)|"
                         r"(有没有|是不是|算不算|是否).{0,4}逾期|逾期(了)?(多久|多长时间|几天|多少天)|没有?逾期(吧|吗|呢|[？?])")
 _WHY_CONTACT = re.compile(r"(一直|老是|天天|总是|凭什么|为什么|为啥).{0,6}(发|打|催)")
-_PAID_WORDS = re.compile(r"还了|还过|转了|转过|付了|付过|扣了|扣过|已经还|还清了|交了")
+_PAID_WORDS = re.compile(r"还了|还过|转了|转过|付了|付过|扣了|扣过|已经还|还清了|交了|付款了|还款了|已还|已付|已转|"
+                         r"打过去了|转账了|交过|扣款了|划走了|扣走了")
 _PAID_Q = re.compile(r"不是.{0,8}(还了|还过|转了)|怎么还(显示|是|在)|为什么还|还显示|没收到吗|查一下")
 _OTHER_PERSON = re.compile(r"朋友|同事|亲戚|别人|他人|我弟|我哥|我姐|我妹|他的|她的|^他|^她|邻居|兄弟|同学|室友|"
                            r"帮他|替他|帮她|替她|他还欠|他欠|她欠")
@@ -97,7 +100,7 @@ def _vulnerable(text: str) -> bool:
         return False
     stripped = _RELATIVE_ILL.sub("", text)
     return bool(_VULNERABLE.search(stripped))
-_NEG = r"(别|不要|不用|甭|莫|不许|停止|禁止|不准|不想再?|不希望)"
+_NEG = r"(别|不要|不用|甭|莫|勿要|勿|不许|停止|禁止|不准|不想再?|不希望)"
 _CEASE_VOICE = re.compile(_NEG + r".{0,6}(打电话|来电|电话|打给我|打过来|打了|打来|打)|"
                           r"电话.{0,6}(别|不要|莫|甭)(再)?(打|来)")
 _CEASE_SMS = re.compile(_NEG + r".{0,6}(短信|发信息)|短信.{0,10}(别|不要|莫|甭)(再)?发")
@@ -141,7 +144,7 @@ _INSTALMENT_HINT = re.compile(r"期|分开|慢慢|每个?月|几次|分批")
 _CANNOT_PAY = re.compile(r"(还|拿|凑|付)不(上|起|清|了|出)")
 _ASIDE = re.compile(r"^(省得|免得|以免|省的)|^(不好意思|抱歉|对不起|sorry|哎呀|唉|怎么了|咋了|啥事|什么事)[了啊呀哈？?]*$", re.I)
 _ACK = re.compile(r"^(哦|噢|喔)?\s*(知道了|晓得了|明白了|懂了|了解了|清楚了)")
-_TAKES_OFFER = re.compile(r"也行|也可以|也成|就按|那就这样|就这么(办|定)")
+_TAKES_OFFER = re.compile(r"也行|也可以|也成|就按|那就这样|就这么(办|定)|(?P<took>\S{1,4})就(?P=took)")
 _TAG_ONLY = re.compile(r"^(你看)?(这样|那样|这么着)?(行不行|可不可以|可以吗|行吗|好不好|成不成|中不中|行不|可以不|成不|"
                        r"中不|好不|ok吗|OK吗)[？?吧啊]*$")
 _CREDIT_Q = re.compile(r"征信|信用(记录|报告)?|黑名单|上报")
@@ -153,8 +156,11 @@ _CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
            "九": 9, "十": 10}
 _AFFIRM_WORDS = re.compile(r"^(对|对的|对啊|对头|是的|是|行|可以|好|好的|嗯+|没问题|就这样|确认|没错|ok|OK|可以的|"
                            r"行吧|好吧|那就这样|就这么定了|同意|嗯呐|没毛病|要得|中|好嘞|妥了?|成|行的|"
-                           r"可以可以|对对对?|是是是?|好好好?|嗯嗯)[吧啊呀的了哈呢]*$")
-_ASR_FIXES = ((re.compile(r"预期|鱼期|于期|余期|雨期|(?<![a-z])yq(?![a-z])", re.I), "逾期"),
+                           r"可以可以|对对对?|是是是?|好好好?|嗯嗯|就格能|对额|是额|好额|好伐|要得|得嘞|行嘞|中嘞|"
+                           r"确认无误|无误|没有问题|正确|确认的)"
+                           r"[吧啊呀的了哈呢额嘞]*$")
+_ASR_FIXES = ((re.compile(r"(?<![延])言期|严期|盐期"), "延期"),
+              (re.compile(r"预期|鱼期|于期|余期|雨期|(?<![a-z])yq(?![a-z])", re.I), "逾期"),
               (re.compile(r"起速"), "起诉"), (re.compile(r"短新|短讯"), "短信"),
               (re.compile(r"换(?=[0-9一二两三四五六七八九十百千万钱款了上清完吧的])"), "还"),
               (re.compile(r"(?<=[天号周礼拜月底])换"), "还"))
@@ -214,6 +220,13 @@ def callback_slot(text: str, nlu: NluResult, today: date) -> dict[str, Any]:
     day = str(when.value) if when else None  # a bare part of day: the engine says which day
     if day is None and re.search(r"明天|明儿", text):
         day = (today + timedelta(days=1)).isoformat()
+    weekday = re.search(r"(下)?(?:周|礼拜|星期)([一二三四五六日天])", text)
+    if day is None and weekday:  # "下周一下午再打过来"
+        target = "一二三四五六日".index(weekday.group(2).replace("天", "日"))
+        ahead = (target - today.weekday()) % 7 or 7
+        if weekday.group(1) and ahead < 7 - today.weekday():
+            ahead += 7  # 下周X: next week's, even when this week's is still ahead
+        day = (today + timedelta(days=ahead)).isoformat()
     phrase = "".join(m.group(0) for m in re.finditer(
         r"今天|明天|后天|周[一二三四五六日天末]|上午|下午|晚上|中午|早上|[0-9一二三四五六七八九十两]{1,3}点半?",
         text)) or (when.text if when else "稍后")
@@ -229,10 +242,23 @@ def _cease_channels(text: str, current: str) -> list[str]:
     if _CEASE_CHAT.search(re.sub(r"短信(消息|信息)?", "", text)):
         channels.append("chat")
     if not channels and _CEASE_ALL.search(text):
-        return ["all"]
+        named = [ch for ch, noun in _CHANNEL_NOUNS if noun.search(text)]
+        return named or ["all"]  # "短信电话都别整了": the channels named
     if re.search(r"所有|任何|一切|一律", text) and channels:
         return ["all"]
     return channels
+
+
+_CHANNEL_NOUNS = (("voice", re.compile(r"电话|来电")), ("sms", re.compile(r"短信")),
+                  ("chat", re.compile(r"消息|app|APP|App|推送")))
+_TIMED_CONTACT = re.compile(r"(白天|晚上|上午|下午|中午|早上|夜里|上班时间|上班的时候|工作时间|\d+点(以前|之前|以后|之后|前|后))"
+                            r".{0,3}" + _NEG)
+_THIRD_PARTY_NUMBER = re.compile(r"(单位|公司|家里|家人|父母|爸妈|老婆|老公|同事|领导|朋友).{0,4}(打|联系|发)")
+_PROMISE_WORDS = re.compile(r"我承诺|保证|一定|肯定")
+_UNSURE = re.compile(r"可能|也许|说不好|说不准|不一定|看情况|不确定|再看看")
+_UNDECIDED = re.compile(r"还没想好|再想想|考虑一下|我就问问|随便问问|问问而已|还没定")
+_COMPLAINT_NOW = re.compile(r"我要投诉|投诉(他|她|你们|这个|那个)|我要举报|保留.{0,4}投诉")
+_CONDITIONAL = re.compile(r"否则|不然|要不然|再这样|如果|要是|保留")
 
 
 @dataclass
@@ -243,6 +269,32 @@ class _Ctx:
     today: date
     in_negotiation: bool
     correcting: bool = False  # an earlier clause said "打错了 / 不对": a bare number corrects
+
+
+def _offer_terms(clause: str, ctx: _Ctx, kw: dict[str, Any]) -> list[Command]:
+    """The figure in an acceptance ("7天就7天", "6期也行", "半个月就半个月"), as a slot."""
+    days = re.search(r"([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*天", clause)
+    count = re.search(r"([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*期", clause)
+    if ctx.expect == "offer.extension" and (days or "半个月" in clause):
+        n = 15 if days is None else _small(days.group(1))
+        if n:
+            return [SetSlot("date", (ctx.today + timedelta(days=n)).isoformat(), **kw)]
+    if ctx.expect == "offer.installment" and count and (n := _small(count.group(1))):
+        return [SetSlot("count", n, **kw)]
+    return []
+
+
+_FILLER = re.compile(r"先|就|再|还|吧|啊|呀|嗯|那|全部|一半|号|的|前|之前|以前|元|块|钱|行|好|可以|对|呗|哈|给你们?|"
+                     r"今天|明天|后天|月底|下?周.|下?礼拜.|星期.|[\s，,。.!！~～]")
+
+
+def _terms_only(clause: str, nlu: NluResult) -> bool:
+    """Nothing in the clause but a date, an amount and filler words."""
+    rest = clause
+    for entity in sorted(nlu.entities, key=lambda e: -e.start):
+        if entity.type in ("date", "amount"):
+            rest = rest[:entity.start] + rest[entity.end:]
+    return not _FILLER.sub("", rest) and len(clause) <= 14
 
 
 def _amount_slot(clause: str, nlu: NluResult, ctx: _Ctx) -> Any:
@@ -266,7 +318,8 @@ def _amount_slot(clause: str, nlu: NluResult, ctx: _Ctx) -> Any:
         return "rest"
     if _ALL.search(clause) and not _SETTLE.search(clause):
         return "all"
-    if ctx.expect in ("promise.ask_amount", "promise.counter") and nlu.first("date") is None:
+    if ctx.expect in ("promise.ask_amount", "promise.counter", "promise.readback") and \
+            nlu.first("date") is None:
         bare = _BARE_NUMBER.match(clause)
         if bare:
             return bare.group(1)
@@ -306,7 +359,7 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         return [Deny(**kw)]
     if ctx.expect and ctx.expect.startswith("offer.") and _TAKES_OFFER.search(clause) \
             and not question:
-        return [Affirm(**kw)]  # "7天也行": takes the offer
+        return [*_offer_terms(clause, ctx, kw), Affirm(**kw)]  # "7天就7天吧": takes the offer
     if ctx.correcting and not re.match(r"不是|不对", clause) and (
             bare := _BARE_NUMBER.match(re.sub(r"^(是|应该是|改成|改为)", "", clause))):
         return [CorrectSlot("amount", bare.group(1), **{**kw, "confidence": 1.0})]
@@ -368,8 +421,12 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         return [Answer("payment_history", **kw)]
     # 3. Cease: per channel, only with a negation; several channels in one request.
     channels = _cease_channels(clause, ctx.channel)
-    if channels:
+    if channels and _THIRD_PARTY_NUMBER.search(clause) and not re.search(r"给我|我的?(手机|电话)", clause):
+        return [Answer("legal", **kw)]  # "别往我原来单位打电话": we never call employers
+    if channels and not _TIMED_CONTACT.search(clause):
         return [StartFlow("cease", args={"channels": channels}, **kw)]
+    if channels:
+        return [Clarify("unclear", **kw)]  # "白天别打": a time preference, not a cease
     if intent is Intent.STOP_CONTACT:
         if conf < 0.7:
             return [Clarify("unclear", **kw)]
@@ -385,6 +442,12 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
             return [Clarify("wrong_party", candidate="wrong_party", **kw)]
         return [Clarify("unclear", **kw)]
     # 5. Collection-changing statements need confidence and no question.
+    if _COMPLAINT_NOW.search(clause):
+        if _CONDITIONAL.search(clause):
+            return [Clarify("unclear", **kw)]  # "否则我将投诉": a warning, not a complaint
+        return [StartFlow("complaint", **kw)]
+    if intent is Intent.DISPUTE and _EXPLICIT["waiver"].search(clause) and "罚息" in clause:
+        intent = Intent.REQUEST_WAIVER  # "罚息不合理 我要求减免": a waiver request
     if intent is Intent.DISPUTE and (_ADMITS_DEBT.search(clause) or _SELF_CORRECTION.search(clause)):
         return []  # "我借过的", "我刚才算错了": the borrower owns the debt
     if intent is Intent.DISPUTE:
@@ -399,7 +462,7 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     if intent is Intent.CLAIM_PAID and (re.search(r"把.{0,8}还了", clause) or (
             when_now not in (None, "payday", "today") and str(when_now) > ctx.today.isoformat())):
         intent = Intent.PROMISE_TO_PAY  # "礼拜六就还了": a plan, not a payment made
-    if intent is Intent.CLAIM_PAID and conf < 0.7 and not _PAID_WORDS.search(clause):
+    if intent is Intent.CLAIM_PAID and not _PAID_WORDS.search(clause):
         intent = Intent.PROMISE_TO_PAY if nlu.first("amount") is not None else Intent.OTHER
     if intent is Intent.CLAIM_PAID:
         if question or conf < 0.7:
@@ -416,7 +479,7 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         return [StartFlow("hardship", args={"reason": str(reason.value) if reason else "",
                                             "vulnerable": vulnerable}, **kw)]
     if intent is Intent.COMPLAINT:
-        if conf < 0.6:
+        if conf < 0.6 or _CONDITIONAL.search(clause):
             return [Clarify("complaint_unsure", **kw)]
         return [StartFlow("complaint", **kw)]
     if intent is Intent.ABUSE and not _FILLER_SWEAR.match(clause) and conf >= 0.6 \
@@ -425,8 +488,12 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     if _TO_HUMAN.search(clause) or (intent is Intent.REQUEST_HUMAN and _HUMAN_WORDS.search(clause)):
         return [HandOff(**kw)]
     # 6. Negotiation: slots from any clause; a date that is refused is a "no" to that date.
-    if re.search(r"万一|要是.{0,6}不够|怕.{0,4}不够", clause):
-        return []  # "下周一万一钱不够": a worry, not a date
+    if re.search(r"万一|要是.{0,6}不够|怕.{0,4}不够", clause) or _UNSURE.search(clause):
+        return []  # "下周一万一钱不够", "可能明天 也可能下礼拜": a worry, not a date
+    if _UNDECIDED.search(clause):
+        return [Cancel(**kw)] if ctx.in_negotiation else [Clarify("unclear", **kw)]
+    if question and _HYPOTHETICAL.search(clause) and re.search(r"拖|晚|不还|推迟|迟|逾期", clause):
+        return [Answer("credit_impact", **kw)]  # "要是拖到15号再还 会怎么样": consequences
     amount = _amount_slot(clause, nlu, ctx)
     when = when_now
     slot_cls = CorrectSlot if _CORRECTION.search(clause) else SetSlot
@@ -485,14 +552,17 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     if intent is Intent.PROMISE_TO_PAY and amount is None and when is None and \
             ctx.expect and ctx.expect.startswith("offer."):
         return []  # "15天就15天": taking the offer, not a new promise
+    slot_only = _terms_only(clause, nlu)  # "明天", "13号 先还2000": terms, nothing else
+    correcting = bool(re.search(r"改到|改成|换到|推到|挪到|改为", clause))
     if intent is Intent.PROMISE_TO_PAY or (
             (amount is not None or when is not None) and not question
-            and (negotiating or _PAY_VERB.search(clause))
+            and (negotiating or _PAY_VERB.search(clause) or slot_only or correcting)
             and intent not in (Intent.ASK_FEES, Intent.ASK_EARLY_SETTLEMENT,
                                Intent.ASK_PAYMENT_METHOD, Intent.ASK_CREDIT_IMPACT,
                                Intent.COMPLAINT)):
-        strength = 1.0 if _PAY_STRICT.search(clause) else (
-            0.8 if intent is Intent.PROMISE_TO_PAY or _PAY_VERB.search(clause) else 0.5)
+        strength = 1.0 if _PAY_STRICT.search(clause) or _PROMISE_WORDS.search(clause) else (
+            0.8 if intent is Intent.PROMISE_TO_PAY or _PAY_VERB.search(clause) or correcting
+            else 0.5)
         strong = {**kw, "confidence": strength}
         if amount is not None:
             out.append(slot_cls("amount", amount, **strong))
@@ -509,7 +579,7 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
               Intent.ASK_EARLY_SETTLEMENT: "early_settlement",
               Intent.ASK_CREDIT_IMPACT: "credit_impact"}
     if intent in topics:
-        if not question and (conf < 0.9 or re.search(r"紧|困难|不够|压力|吃力|拿不出", clause)):
+        if not question and (conf < 0.9 or re.search(r"紧|困难|不够|压力|吃力|拿不出|记录|截图|留存|录音", clause)):
             return [Clarify("unclear", **kw)]
         if intent is Intent.ASK_PAYMENT_METHOD and _WHY_REMIND.search(clause):
             return [Clarify("unclear", **kw)]  # "怎么还给我发提醒": not how to pay
@@ -517,6 +587,10 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         args = {"channel": str(channel.value)} if channel else {}
         return [Answer(topics[intent], args=args, **kw)]
     # 8. Yes / no / identity, read in context by the engine.
+    if intent is Intent.CONFIRM_IDENTITY and ctx.verified and not _SELF.search(clause):
+        if re.match(r"(是|对|嗯|好|行)", clause):
+            return [Affirm(**kw)]  # "是的是的": yes to the question asked
+        return [Clarify("unclear", **kw)]  # a stray "我" in garbled speech is not a yes
     if intent is Intent.CONFIRM_IDENTITY or (not ctx.verified and _SELF.search(clause)
                                              and not question):
         if question and not _SELF.search(clause):
@@ -547,6 +621,10 @@ def understand(text: str, nlu: Parser, ref: datetime, *, expect: str | None = No
     for pattern, fixed in _ASR_FIXES:  # speech-recognition homophones (预期→逾期, 换→还)
         text = pattern.sub(fixed, text)
     clauses = split_clauses(text)
+    if len(clauses) >= 5 and sum(map(len, clauses)) <= 2 * len(clauses):
+        # "那个 我 嗯 妈 十 呃 号 吧": recognition noise, word by word; ask, never guess
+        return Understanding(commands=[Clarify("unclear", clause=text, confidence=0.0)],
+                             whole=nlu.parse_batch([text], ref=ref)[0])
     results = nlu.parse_batch([*clauses, text] if len(clauses) > 1 else clauses, ref=ref)
     whole = results[-1]
     ctx = _Ctx(expect=expect, channel=channel, verified=verified, today=ref.date(),
@@ -581,6 +659,11 @@ def _payday(commands: list[Command], clauses: list[str],
             command = type(command)("date", named, clause=command.clause,
                                     confidence=command.confidence)
         out.append(command)
+    paying = any(isinstance(c, StartFlow) and c.flow == "promise" or
+                 isinstance(c, SetSlot | CorrectSlot) and c.slot == "amount" for c in out)
+    dated = any(isinstance(c, SetSlot | CorrectSlot) and c.slot == "date" for c in out)
+    if paying and not dated:  # "15号才发工资 到时候先还1800": the payday is the date
+        out.append(SetSlot("date", named, clause="", confidence=0.8))
     return [*out, SetSlot("payday", named, clause="", confidence=1.0)]
 
 
@@ -596,6 +679,14 @@ def _message_rules(commands: list[Command], text: str) -> list[Command]:
         commands = [c for c in commands if not (
             isinstance(c, StartFlow) and c.flow == "dispute"
             or isinstance(c, Clarify) and c.candidate == "dispute")]
+    if any(isinstance(c, StartFlow) and c.flow == "waiver" for c in commands):
+        commands = [c for c in commands if not (  # "罚息不合理 我要求减免": a waiver request
+            isinstance(c, StartFlow | Clarify) and getattr(c, "flow", getattr(c, "candidate", ""))
+            == "dispute" and re.search(r"罚息|利息|费用|不合理|太高|过高|成本|收费", c.clause))]
+    if any(isinstance(c, StartFlow) and c.flow == "complaint" for c in commands):
+        commands = [c for c in commands if not (  # a complaint about us, not a contested debt
+            isinstance(c, StartFlow) and c.flow == "dispute" and c.confirm
+            or isinstance(c, Clarify) and c.candidate == "dispute")]
     if any(isinstance(c, Answer) and c.topic == "privacy" for c in commands):
         commands = [c for c in commands if not (
             isinstance(c, Answer) and c.topic in ("balance", "due_date", "overdue_status")
@@ -610,9 +701,13 @@ def _message_rules(commands: list[Command], text: str) -> list[Command]:
                               confidence=c.confidence)
                     if isinstance(c, StartFlow) and c.flow == "hardship" else c
                     for c in commands]
-    promising = any(isinstance(c, StartFlow) and c.flow == "promise" or
-                    isinstance(c, SetSlot | CorrectSlot) and c.slot in ("amount", "date")
-                    for c in commands)
+    terms = any(isinstance(c, SetSlot | CorrectSlot) and c.slot in ("amount", "date")
+                for c in commands)
+    plans = any(isinstance(c, StartFlow) and c.flow in ("installment", "extension", "waiver",
+                                                        "hardship") for c in commands)
+    if plans and not terms:  # "钱我肯定会还 … 能不能分期": the plan is the request
+        commands = [c for c in commands if not (isinstance(c, StartFlow) and c.flow == "promise")]
+    promising = terms or any(isinstance(c, StartFlow) and c.flow == "promise" for c in commands)
     promised = any(isinstance(c, SetSlot | CorrectSlot) and c.slot in ("amount", "date")
                    and c.confidence >= 0.8 for c in commands)
     answered = any(isinstance(c, Answer) and c.topic != "greeting" for c in commands)
@@ -627,8 +722,8 @@ def _message_rules(commands: list[Command], text: str) -> list[Command]:
             elif command.flow == "hardship" and any(
                     isinstance(c, StartFlow) and c.flow == "dispute" for c in commands):
                 continue
-            elif command.flow == "cease" and command.confirm and safety:
-                continue
+            elif command.flow == "cease" and command.confirm and (safety or terms):
+                continue  # a vague "别…" beside a promise is not a cease request
             elif command.flow == "callback" and (promised or promising and not any(
                     isinstance(c, SetSlot) and c.slot == "callback_time" for c in commands)):
                 continue  # "在开会 … 周五把钱全部还上", "月底再说 30号还": the promise is the point

@@ -7,6 +7,7 @@ removed in Python 3.13); the phone path must keep working after an interpreter u
 from __future__ import annotations
 
 import io
+import json
 import math
 import struct
 import wave
@@ -303,8 +304,9 @@ class WavRecorder:
     """
 
     def __init__(self, path: str | Path, rate: int = PHONE_RATE,
-                 patch_every_s: float = 5.0) -> None:
+                 patch_every_s: float = 5.0, label: dict[str, str] | None = None) -> None:
         self.path = Path(path)
+        self.label = label  # written as a metadata chunk on close (AI-generated speech)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.rate = rate
         self._f: BinaryIO | None = open(self.path, "wb")  # noqa: SIM115 - closed in close()
@@ -349,9 +351,44 @@ class WavRecorder:
     def close(self) -> None:
         if self._f is not None:
             self._patch()
+            if self.label:
+                self._write_label(self._f, self.label)
             self._f.close()
             self._f = None
 
     @property
     def duration_s(self) -> float:
         return self.samples_written / self.rate
+
+    def _write_label(self, f: BinaryIO, label: dict[str, str]) -> None:
+        """A RIFF ``LIST/INFO`` chunk after the audio, ``ICMT`` holding the label as JSON:
+        the implicit identifier 《人工智能生成合成内容标识办法》 asks in the metadata of stored
+        AI-generated audio. Players and the ``wave`` module skip chunks after ``data``."""
+        text = json.dumps(label, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\0"
+        if len(text) % 2:
+            text += b"\0"
+        info = b"INFO" + b"ICMT" + struct.pack("<I", len(text)) + text
+        f.seek(0, 2)
+        f.write(b"LIST" + struct.pack("<I", len(info)) + info)
+        size = f.tell()
+        f.seek(4)
+        f.write(struct.pack("<I", size - 8))  # the RIFF size covers the label too
+
+
+def ai_content_label(producer: str) -> dict[str, str]:
+    """The implicit label for AI-generated speech (《人工智能生成合成内容标识办法》, in force
+    2025-09-01): that it is AI-generated, who produced it; the content ID is added per call."""
+    return {"AIGC": "1", "Label": "AI生成合成内容", "ContentProducer": producer,
+            "ProduceMethod": "text-to-speech"}
+
+
+def read_wav_label(path: str | Path) -> dict[str, str] | None:
+    """The AI-content label of a recording written by :class:`WavRecorder`, if any."""
+    data = Path(path).read_bytes()
+    at = data.rfind(b"LIST")
+    while at >= 0:
+        if data[at + 8:at + 16] == b"INFOICMT":
+            length = struct.unpack("<I", data[at + 16:at + 20])[0]
+            return json.loads(data[at + 20:at + 20 + length].rstrip(b"\0").decode("utf-8"))
+        at = data.rfind(b"LIST", 0, at)
+    return None

@@ -140,6 +140,8 @@ class CallConfig:
     # one engine call each); 20 ms chunks cost Vosk about twice the CPU of 100 ms ones.
     asr_chunk_s: float = 0.1
     recording_dir: Path | None = None
+    # Implicit AI-content label written into the agent leg's recording (metadata chunk).
+    ai_label: dict[str, str] | None = None
 
 
 @dataclass
@@ -197,7 +199,8 @@ class VoiceCall:
         if self.cfg.recording_dir is not None:
             d = Path(self.cfg.recording_dir)
             self._rec_in = WavRecorder(d / f"{self.call_id}-caller.wav")
-            self._rec_out = WavRecorder(d / f"{self.call_id}-agent.wav")
+            label = {**self.cfg.ai_label, "ContentID": self.call_id} if self.cfg.ai_label else None
+            self._rec_out = WavRecorder(d / f"{self.call_id}-agent.wav", label=label)
             self.recordings = {"caller": self._rec_in.path, "agent": self._rec_out.path}
 
     # --- public API -------------------------------------------------------------------------

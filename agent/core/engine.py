@@ -303,7 +303,8 @@ class Engine:
         no = next((c for c in commands if isinstance(c, Deny)), None)
         said_before = len(self.d.acts)
         self._busy = bool(slots or business or safety or answers)
-        if any(isinstance(c, Goodbye) for c in commands) and not slots and not business:
+        bye = any(isinstance(c, Goodbye) for c in commands)
+        if bye and not slots and not business and not (yes and self._awaiting(expect)):
             self._goodbye_action()
             return
         if any(isinstance(c, HandOff) for c in commands) and not safety:
@@ -374,7 +375,9 @@ class Engine:
             if not self.state.stack:
                 self._end(reason)
                 return
-        if len(self.d.acts) == said_before:
+        if bye and not self.state.expect:  # "对 就这样 先挂了": recorded, then goodbye
+            self._goodbye_action()
+        elif len(self.d.acts) == said_before:
             self._clarify(Clarify("unclear"), expect)
         elif not self.state.expect and not self.state.stack:
             self._ask("anything_else")

@@ -1,5 +1,8 @@
 """μ-law codec, resampling, framing, energy and WAV helpers."""
 
+import wave
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -94,3 +97,22 @@ def test_wav_roundtrip_and_recorder(tmp_path):
     rec.close()
     z, rate = A.read_wav(tmp_path / "r.wav")
     assert rate == 8000 and len(z) == 4000
+
+
+def test_agent_recordings_carry_the_ai_content_label(tmp_path: Path) -> None:
+    from voice.audio import WavRecorder, ai_content_label, read_wav_label
+
+    labelled = WavRecorder(tmp_path / "agent.wav", label={**ai_content_label("某消费金融"),
+                                                          "ContentID": "call-1"})
+    labelled.write_pcm16(b"\x01\x00" * 8000)
+    labelled.close()
+    plain = WavRecorder(tmp_path / "caller.wav")
+    plain.write_pcm16(b"\x01\x00" * 8000)
+    plain.close()
+    label = read_wav_label(tmp_path / "agent.wav")
+    assert label == {**ai_content_label("某消费金融"), "ContentID": "call-1"}
+    assert read_wav_label(tmp_path / "caller.wav") is None
+    with wave.open(str(tmp_path / "agent.wav")) as w:  # the audio reads as before
+        assert w.getnframes() == 8000 and w.readframes(2) == b"\x01\x00\x01\x00"
+    riff_size = int.from_bytes((tmp_path / "agent.wav").read_bytes()[4:8], "little")
+    assert riff_size == (tmp_path / "agent.wav").stat().st_size - 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field, field_validator
 from agent.api.deps import ApiKey, ServicesDep, SessionDep
 from agent.store.reviews import add_review, review_dict, reviews_for
 from agent.store.tables import Conversation
+from voice.audio import read_wav_label
 
 router = APIRouter(prefix="/api/v1/conversations", tags=["reviews"], dependencies=[ApiKey])
 
@@ -75,6 +77,8 @@ def get_recording(conversation_id: str, leg: str, session: SessionDep,
                 None)
     if path is None:
         raise missing
+    label = read_wav_label(path)  # the agent leg carries the AI-generated-content label
     return FileResponse(path, media_type="audio/wav",
                         filename=f"{conversation_id}-{leg}.wav",
-                        content_disposition_type="inline")
+                        content_disposition_type="inline",
+                        headers={"X-AI-Content-Label": json.dumps(label)} if label else None)

@@ -29,6 +29,7 @@ from agent.media_auth import (
 from agent.session import AgentTurn, ConversationNotFound, ConversationSession
 from agent.store.db import session_scope
 from agent.store.tables import ContactAttempt
+from voice.audio import ai_content_label
 from voice.pipeline import (
     CallConfig,
     CallerInput,
@@ -215,7 +216,8 @@ async def _media_stream(ws: WebSocket, services: Services, settings: Any) -> Non
         call = VoiceCall(handler, services.recognizer, services.synthesizer, sink,
                          # One more no-input round than reprompts, so the goodbye is spoken.
                          CallConfig(recording_dir=recordings,
-                                    turns=TurnConfig(max_reprompts=MAX_REPROMPTS + 1)),
+                                    turns=TurnConfig(max_reprompts=MAX_REPROMPTS + 1),
+                                    ai_label=ai_content_label(services.settings.lender_name)),
                          call_id=session.conversation_id[:16])
         handler.call = call
         handlers.append(handler)

@@ -8,6 +8,7 @@ answers with espeak-ng; the caller is the project's softphone playing recorded M
 from __future__ import annotations
 
 import asyncio
+import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from support.live import running_server
 
 from agent.bootstrap import Services, build_services
 from agent.config.settings import Settings
+from voice.audio import read_wav_label
 from voice.softphone import run_softphone
 from voice.telephony.twilio_stream import encode_connected, encode_start, new_stream_sid
 
@@ -84,6 +86,12 @@ def test_mandarin_call_verifies_identity_and_records_a_spoken_promise(
     assert record["outcome"] == "ptp" and record["channel"] == "voice"
     assert Path(record["recordings"]["caller"]).exists()
     assert Path(record["recordings"]["agent"]).exists()
+    # The agent's leg is AI-generated speech: it carries the implicit label, the caller's not.
+    label = read_wav_label(record["recordings"]["agent"])
+    assert label is not None and label["AIGC"] == "1" and label["ContentID"]
+    assert read_wav_label(record["recordings"]["caller"]) is None
+    with wave.open(record["recordings"]["agent"]) as w:  # still a plain WAV to every player
+        assert w.getnframes() / w.getframerate() > 5
 
 
 def test_operator_message_is_unreachable_and_says_nothing_about_the_debt(
