@@ -359,6 +359,29 @@ class ConversationSession:
             conversation.ended_at = now
             conversation.outcome = outcome or state.final_outcome()
             conversation.state = {**conversation.state, "end_reason": reason}
+            self._quality_check(conversation)
+
+    def _quality_check(self, conversation: Conversation) -> None:
+        """Every conversation the product holds is scored when it ends (the same scorecard as
+        /qa/transcripts, rules only: the learned model already judged nothing it said
+        differently at send time, and the end of a call must stay fast)."""
+        from sqlalchemy.orm import object_session
+
+        from agent.policy.qa import QaContext, TranscriptTurn, score_transcript
+
+        db = object_session(conversation)
+        if db is None:
+            return
+        rows = db.execute(select(Turn.speaker, Turn.text).where(
+            Turn.conversation_id == conversation.id).order_by(Turn.seq)).all()
+        turns = [TranscriptTurn(speaker, text) for speaker, text in rows
+                 if speaker in ("agent", "borrower")]
+        if not any(t.speaker == "agent" for t in turns):
+            return
+        card = score_transcript(turns, self.services.policy,
+                                QaContext(channel=conversation.channel, agent_is_ai=True))
+        conversation.qa_score = card.score
+        conversation.qa = card.to_dict()
 
     def _engine(self, state: DialogueState, facts: LoanFacts, strategy: Strategy) -> Engine:
         return Engine(state, facts, strategy, strategy.flow_book,

@@ -176,6 +176,8 @@ def conversation_summary(conversation: Conversation) -> dict[str, Any]:
         "outcome": conversation.outcome, "willingness": conversation.willingness,
         "strategy": conversation.strategy, "segment": conversation.segment,
         "flags": list(conversation.flags), "call_id": conversation.call_id,
+        "qa_score": conversation.qa_score,
+        "qa_violations": (conversation.qa or {}).get("violations_by_rule", {}),
     }
 
 

@@ -91,6 +91,10 @@ class Conversation(SQLModel, table=True):
     flags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     recordings: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     call_id: str | None = Field(default=None, max_length=64, index=True)
+    # Quality check of the whole conversation when it ends (agent.policy.qa): 0-100, worst
+    # first in the supervisors' QA queue; the scorecard beside it.
+    qa_score: int | None = Field(default=None, index=True)
+    qa: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class Turn(SQLModel, table=True):

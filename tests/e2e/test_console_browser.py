@@ -33,8 +33,9 @@ from websockets.sync.client import connect  # noqa: E402
 
 
 class Server:
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, services: Any = None) -> None:
         self.base = base
+        self.services = services
         self.api = httpx.Client(base_url=base, timeout=30.0,
                                 headers={"Authorization": f"Bearer {API_KEY}"})
 
@@ -49,7 +50,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, nlu_pipeline: Any) -> Itera
         Settings(data_dir=data, api_key=API_KEY, database_url=f"sqlite:///{data / 'db.sqlite'}"),
         nlu=nlu_pipeline, clock=FixedClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC)))
     with running_server(services, name="uvicorn-console") as base_url:
-        live = Server(base_url)
+        live = Server(base_url, services)
         assert live.api.post("/api/v1/portfolio", json=CONTRACT_DOC).status_code == 200
         yield live
         live.api.close()
@@ -130,7 +131,7 @@ def test_supervisor_reads_masked_transcript_and_reviews(browser: WebDriver,
     assert browser.execute_script("return Object.values(sessionStorage)") == [API_KEY]
     cells = row.find_elements(By.TAG_NAME, "td")
     assert [cells[2].text, cells[3].text] == ["L001", "B001"]
-    assert cells[1].text == "在线" and cells[6].text == "未审核"
+    assert cells[1].text == "在线" and cells[7].text == "未审核"
 
     # The key survives a reload within the tab.
     browser.refresh()
@@ -178,7 +179,7 @@ def test_supervisor_reads_masked_transcript_and_reviews(browser: WebDriver,
     assert shown.find_element(By.CLASS_NAME, "review-note").get_attribute("textContent") == note
     assert shown.find_elements(By.TAG_NAME, "img") == []
     assert browser.execute_script("return window.__pwned === undefined")
-    wait(browser, lambda d: row_for(d, conversation_id).find_elements(By.TAG_NAME, "td")[6].text
+    wait(browser, lambda d: row_for(d, conversation_id).find_elements(By.TAG_NAME, "td")[7].text
          == "已审核", "the list marks it reviewed")
 
     reviews = server.api.get(f"/api/v1/conversations/{conversation_id}").json()["reviews"]
@@ -188,3 +189,40 @@ def test_supervisor_reads_masked_transcript_and_reviews(browser: WebDriver,
     # Unreviewed-only view no longer lists it.
     browser.find_element(By.ID, "filter-unreviewed").click()
     wait(browser, lambda d: row_for(d, conversation_id) is None, "unreviewed filter")
+
+
+def test_qa_queue_puts_the_worst_scored_conversation_first(browser: WebDriver,
+                                                          server: Server) -> None:
+    from sqlmodel import Session
+
+    from agent.store.tables import Conversation
+
+    clean = chat_conversation(server, ["拜拜"])
+    worse = chat_conversation(server, ["我下周一还", "拜拜"])
+    listed = server.api.get("/api/v1/conversations", params={"order": "qa"}).json()
+    scores = {row["id"]: row["qa_score"] for row in listed}
+    assert scores[clean] == 100 and scores[worse] == 100  # scored when they ended: clean
+    # One conversation with a finding, as the scorecard would store it.
+    with Session(server.services.engine) as db:
+        conversation = db.get(Conversation, worse)
+        conversation.qa_score = 65
+        conversation.qa = {"violations_by_rule": {"threat": 1}, "score": 65}
+        db.add(conversation)
+        db.commit()
+
+    browser.get(server.base + "/console/")
+    wait(browser, lambda d: d.find_element(By.ID, "app").is_displayed()
+         or d.find_element(By.ID, "key-input").is_displayed(), "the console")
+    if not browser.find_element(By.ID, "app").is_displayed():
+        browser.find_element(By.ID, "key-input").send_keys(API_KEY)
+        browser.find_element(By.ID, "key-save").click()
+    if browser.find_element(By.ID, "filter-unreviewed").is_selected():
+        browser.find_element(By.ID, "filter-unreviewed").click()
+    browser.find_element(By.ID, "filter-qa").click()
+    wait(browser, lambda d: d.find_element(By.ID, "conv-list").get_attribute("data-qa") == "true"
+         and row_for(d, clean) is not None, "the QA queue")
+    rows = browser.find_elements(By.CSS_SELECTOR, ".conv-row")
+    assert rows[0].get_attribute("data-id") == worse
+    score = rows[0].find_element(By.CLASS_NAME, "qa-score")
+    assert score.text == "65" and "threat" in score.get_attribute("title")
+    assert row_for(browser, clean).find_element(By.CLASS_NAME, "qa-score").text == "100"

@@ -26,7 +26,8 @@
   var SPEAKER_NAMES = { agent: "坐席（AI）", borrower: "借款人" };
   var PROMISE_STATUS = { pending: "待履约", kept: "已履约", broken: "已违约", cancelled: "已取消" };
 
-  var state = { flag: "", q: "", unreviewed: false, selected: null, listToken: 0, audioUrls: [] };
+  var state = { flag: "", q: "", unreviewed: false, qa: false, selected: null, listToken: 0,
+                audioUrls: [] };
 
   function $(id) { return document.getElementById(id); }
 
@@ -114,6 +115,7 @@
 
   function listQueries() {
     var base = { limit: "200" };
+    if (state.qa) base.order = "qa";  // the QA queue: lowest score first
     if (state.flag) base.flag = state.flag;
     if (state.unreviewed) base.reviewed = "false";
     if (!state.q) return [base];
@@ -132,7 +134,7 @@
       pages.forEach(function (page) {
         page.forEach(function (row) { if (!seen[row.id]) { seen[row.id] = true; rows.push(row); } });
       });
-      rows.sort(function (a, b) {
+      rows.sort(state.qa ? function (a, b) { return a.qa_score - b.qa_score; } : function (a, b) {
         return a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0;
       });
       renderList(rows);
@@ -156,6 +158,7 @@
     body.dataset.q = state.q;
     body.dataset.flag = state.flag;
     body.dataset.unreviewed = String(state.unreviewed);
+    body.dataset.qa = String(state.qa);
     rows.forEach(function (row) {
       var tr = el("tr", {
         className: "conv-row", tabIndex: 0, dataset: { id: row.id },
@@ -167,6 +170,8 @@
         el("td", { className: "borrower mono" }, [text(row.borrower_id)]),
         el("td", { className: "outcome" }, [text(row.outcome)]),
         el("td", { className: "flags" }, [flagChips(row.flags)]),
+        el("td", { className: "qa-score", title: Object.keys(row.qa_violations || {}).join(", ") },
+           [text(row.qa_score)]),
         el("td", { className: "reviewed" }, [
           row.reviewed ? el("span", { className: "chip ok" }, ["已审核"])
             : el("span", { className: "muted" }, ["未审核"])
@@ -435,6 +440,10 @@
     });
     $("filter-unreviewed").addEventListener("change", function () {
       state.unreviewed = $("filter-unreviewed").checked;
+      loadList();
+    });
+    $("filter-qa").addEventListener("change", function () {
+      state.qa = $("filter-qa").checked;
       loadList();
     });
     $("review-form").addEventListener("submit", submitReview);

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
@@ -20,6 +20,9 @@ def list_conversations(session: SessionDep, loan_id: str | None = None,
                        borrower_id: str | None = None, flag: str | None = None,
                        outcome: str | None = None, channel: str | None = None,
                        reviewed: bool | None = None,
+                       order: Literal["recent", "qa"] = Query(
+                           "recent", description="qa: the QA queue, lowest score first "
+                                                 "(scored when a conversation ends)"),
                        limit: int = Query(100, ge=1, le=1000),
                        offset: int = Query(0, ge=0, le=10_000_000)) -> list[dict[str, Any]]:
     query = select(Conversation)
@@ -37,7 +40,12 @@ def list_conversations(session: SessionDep, loan_id: str | None = None,
     if reviewed is not None:
         with_review = Conversation.id.in_(select(Review.conversation_id))
         query = query.where(with_review if reviewed else ~with_review)
-    query = query.order_by(Conversation.started_at.desc(), Conversation.id).offset(offset).limit(limit)
+    if order == "qa":
+        query = query.where(Conversation.qa_score.is_not(None)).order_by(
+            Conversation.qa_score, Conversation.started_at.desc(), Conversation.id)
+    else:
+        query = query.order_by(Conversation.started_at.desc(), Conversation.id)
+    query = query.offset(offset).limit(limit)
     rows = list(session.execute(query).scalars())
     done = reviewed_ids(session, [c.id for c in rows])
     return [{**conversation_summary(c), "reviewed": c.id in done} for c in rows]
