@@ -108,7 +108,6 @@ _CEASE_CHAT = re.compile(_NEG + r".{0,6}(发消息|消息|在这|聊天|推送|a
                          r"(app|APP|App|消息|推送).{0,6}(别|不要|莫|甭)(再)?发")
 _CEASE_ALL = re.compile(r"(所有|任何|一切)(方式|渠道|联系)|都(别|不要|莫)|一律|再也(别|不要)|" + _NEG +
                         r".{0,6}(联系|骚扰|打扰|催)")
-_CHANNEL_SMS = re.compile(r"短信")
 _HALF = re.compile(r"一半|半数")
 _REST = re.compile(r"剩下|剩余|其余|余下|剩的")
 _ALL = re.compile(r"全部|全额|全还|都还|还清|欠的全|所有的?钱|一次性还|一起还")

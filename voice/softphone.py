@@ -88,6 +88,7 @@ async def run_softphone(ws_url: str, loan_id: str, wav_path: str | Path | Sequen
     sends ``stop``. Returns a summary dict.
     """
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     clips = [wav_path] if isinstance(wav_path, str | Path) else list(wav_path)
     audio = [wav_to_mulaw_8k(p) for p in clips]
@@ -174,7 +175,11 @@ async def run_softphone(ws_url: str, loan_id: str, wav_path: str | Path | Sequen
                 if closed.is_set():
                     return
                 chunk += 1
-                await ws.send(encode_inbound_media(sid, frame, nseq(), chunk, chunk * 20))
+                try:
+                    await ws.send(encode_inbound_media(sid, frame, nseq(), chunk, chunk * 20))
+                except ConnectionClosed:
+                    closed.set()  # the agent hung up between two frames: stop talking
+                    return
                 summary.sent_s += 0.02
                 if realtime:
                     next_t += 0.02
