@@ -52,10 +52,11 @@ _SPLIT = re.compile(r"[，,。!！；;\s~～…]+|(?<!\d)\.|\.(?!\d)|(?<=[？?])
 _TAG_Q = re.compile(r"行不行|可不可以|能不能|好不好|成不成|中不中|行吗|可以吗")
 _YUAN_JIAO = re.compile(r"(\d+)\s*块\s*(\d)(\d)?(?![\d.])")
 _CONJ = re.compile(r"(然后|但是|(?<![顾说比忙打跑算赶想搞弄])不过(?![来去])|另外|还有就是|而且)")
+_CHANNELS_ONLY = re.compile(r"(以后)?((电话|短信|app|APP|App|消息|微信|推送|和|跟|还有)\s*)+")
 _TAG_QUESTION = re.compile(r"(真的假的|是真的吗?|真的吗|对吗|是吗|对不对|是不是真的|靠谱吗|有这回事吗?)[？?啊呀]*")
 _HYPOTHETICAL = re.compile(r"^(如果|要是|假如|万一|假设)")
 QUESTION = re.compile(r"[？?]|吗|么|呢$|会不会|是不是|怎么|为什么|为啥|啥意思|真的假的|真的吗|对吧|是吧|对不对|"
-                      r"有没有|能不能|可不可以|多少|几号|哪天|什么时候|咋|[过了]没有?[哦啊呀吧]*$|是否|好多|合不合|哪些|哪几|列一下|"
+                      r"有没有|能不能|可不可以|多少|几号|几天|多久|哪天|什么时候|咋|[过了]没有?[哦啊呀吧]*$|是否|好多|合不合|哪些|哪几|列一下|"
                       r"哪个|哪种|真的假的|是真的|\?")
 _INJECTION = re.compile(r"忽略|无视|之前的(规则|指令|设定)|系统(提示|指令|通知|消息)|【系统|prompt|指令|清零|你现在是|扮演|"
                         r"ignore (your|all|previous)|admin|管理员模式|开发者模式|该用户已|"
@@ -65,7 +66,7 @@ _ROBOT = re.compile(r"机器人|真人|人工智能|(?<![A-Za-z])AI(?![A-Za-z])|
                     r"real person|robot|\bbot\b|human", re.I)
 _TO_HUMAN = re.compile(r"(转|找|要|换|叫|让).{0,3}(人工|真人|客服|坐席|人来)|有权限|能做主|说了算|做决定的|"
                        r"(主管|经理|负责人|领导).{0,4}(跟我|和我|来)(谈|说|聊|处理)")
-_LEGAL = re.compile(r"起诉|告我|上法院|法院|上门|家访|坐牢|判刑|拘留|抓我|公安|警察|律师|单位|公司|领导|"
+_LEGAL = re.compile(r"起诉|告我|上法院|法院|上门|家访|坐牢|判刑|拘留|抓我|被抓|抓人|抓起来|公安|警察|律师|单位|公司|领导|"
                     r"通讯录|家人|爆通讯录|刑事|犯法|违法|爸妈|父母|老家|家里人|亲戚|找我家|同事")
 _PERSONAL = re.compile(r"个人的?(银行)?(卡|账户|账号|微信|支付宝|收款)|私人(账户|卡|账号)|卡号.{0,4}(转|还)|"
                        r"(加|添加)(了)?我.{0,2}微信|转给(他|她)|给(他|她)转|私下(转|还|给)|"
@@ -79,7 +80,9 @@ _PAID_Q = re.compile(r"不是.{0,8}(还了|还过|转了)|怎么还(显示|是|�
 _OTHER_PERSON = re.compile(r"朋友|同事|亲戚|别人|他人|我弟|我哥|我姐|我妹|他的|她的|^他|^她|邻居|兄弟|同学|室友|"
                            r"帮他|替他|帮她|替她|他还欠|他欠|她欠")
 _WRONG_NUMBER = re.compile(r"号码现在是我|以前是谁|不知道(他|她)是谁|不知道是谁|没有叫|不认识|打错|找错人|找错了|认错人|没这个人|没有这个人|新号|刚换的号|号码是新|新办的|不是这个号|查无此人")
-_THIRD_PARTY = re.compile(r"我是(他|她|机主)的?|(他|她|老板|老公|老婆|机主|我爸|我妈|我儿子|我女儿)(不在|出去|出门|在忙|在上班|上班去|睡|没在)|"
+_THIRD_PARTY = re.compile(r"我(爷爷|奶奶|外公|外婆|爸|妈|老公|老婆|哥|姐|弟|妹|儿子|女儿)[^，。,]{0,4}(去|出去|不在|在忙|睡|上班|干活)|"
+                          r"这是.{1,4}[哩的]?(手机|电话)|(给|跟|告诉|转告)(他|她)(说|讲|传)|传话|(叫|让)(他|她)(回|打)|"
+                          r"我是(他|她|机主)的?|(他|她|老板|老公|老婆|机主|我爸|我妈|我儿子|我女儿)(不在|出去|出门|在忙|在上班|上班去|睡|没在)|"
                           r"我是.{0,4}(帮忙的|店员|员工|伙计|同事|邻居)|手机(落|忘|放)|(帮|替)(他|她)接|"
                           r"(他|她)的(手机|电话)|我不是(他|她)|不是本人|不是(他|她)本人|这是(他|她)的?(手机|电话|号)|"
                           r"(他|她)的?(老婆|老公|媳妇|爱人|妈妈|爸爸|儿子|女儿)(?!的钱)")
@@ -116,7 +119,7 @@ _PAYDAY = re.compile(r"发工资|工资到|发薪|开工资|工资下来")
 _TODAY = re.compile(r"马上(就)?(还(?!要|得|有|在|是)|转|付|处理|打款)|现在就|立刻|立即|这就|今天|今儿|今晚|晚点就|一会儿?就")
 _NEG_DATE = re.compile(r"不行|不了|不能|不可以|没办法|来不及|够呛|悬|不太行|没法|有事|没空|不在家|出差")
 _CORRECTION = re.compile(r"改成|改到|换成|还是|不对|说错|算了")
-_COUNT = re.compile(r"分\s*([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:期|次|个月|月)")
+_COUNT = re.compile(r"分\s*([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:期|次|个月|月|回)")
 _BARE_NUMBER = re.compile(r"^[^\d号日点期天月]{0,3}?(\d{1,7}(?:\.\d{1,2})?)\s*(块|元|块钱)?[吧吗啊呀]?$")
 _PARTS = (("morning", re.compile(r"上午|早上|早晨|明早")), ("noon", re.compile(r"中午")),
           ("afternoon", re.compile(r"下午")), ("evening", re.compile(r"晚上|今晚|明晚|傍晚|夜里")))
@@ -147,7 +150,7 @@ _TAKES_OFFER = re.compile(r"也行|也可以|也成|就按|那就这样|就这�
 _TAG_ONLY = re.compile(r"^(你看)?(这样|那样|这么着)?(行不行|可不可以|可以吗|行吗|好不好|成不成|中不中|行不|可以不|成不|"
                        r"中不|好不|ok吗|OK吗)[？?吧啊]*$")
 _CREDIT_Q = re.compile(r"征信|信用(记录|报告)?|黑名单|上报")
-_INSTALMENT_WORDS = re.compile(r"分期|分[0-9一二两三四五六七八九十几]+[期次个月]|每个?月还|分开还|分批|分几次")
+_INSTALMENT_WORDS = re.compile(r"分期|分[0-9一二两三四五六七八九十几]+[期次个月回]|每个?月还|分开还|分批|分几次")
 _FILLER_SWEAR = re.compile(r"^(妈的|卧槽|我靠|靠|艹|妈呀|我去|我擦|tmd|TMD)$")
 _WEEKDAY = re.compile(r"周|礼拜|星期")
 _HOUR = re.compile(r"([0-9]{1,2}|[一二两三四五六七八九十]{1,3})点")
@@ -156,11 +159,13 @@ _CN_NUM = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
 _AFFIRM_WORDS = re.compile(r"^(对|对的|对啊|对头|是的|是|行|可以|好|好的|嗯+|没问题|就这样|确认|没错|ok|OK|可以的|"
                            r"行吧|好吧|那就这样|就这么定了|同意|嗯呐|没毛病|要得|中|好嘞|妥了?|成|行的|"
                            r"可以可以|对对对?|是是是?|好好好?|嗯嗯|就格能|对额|是额|好额|好伐|要得|得嘞|行嘞|中嘞|"
-                           r"确认无误|无误|没有问题|正确|确认的)"
+                           r"确认无误|无误|没有问题|正确|确认的|就这|中中)"
                            r"[吧啊呀的了哈呢额嘞]*$")
 _ASR_FIXES = ((re.compile(r"(?<![延])言期|严期|盐期"), "延期"),
               (re.compile(r"预期|鱼期|于期|余期|雨期|(?<![a-z])yq(?![a-z])", re.I), "逾期"),
               (re.compile(r"起速"), "起诉"), (re.compile(r"短新|短讯"), "短信"),
+              (re.compile(r"里拜|理拜"), "礼拜"), (re.compile(r"明个|明儿个"), "明天"),
+              (re.compile(r"后个|后儿个"), "后天"), (re.compile(r"做牢"), "坐牢"),
               (re.compile(r"换(?=[0-9一二两三四五六七八九十百千万钱款了上清完吧的])"), "还"),
               (re.compile(r"(?<=[天号周礼拜月底])换"), "还"))
 _WHERE_PAY = re.compile(r"(哪里|哪儿|在哪|去哪|怎么|如何|咋)(个)?还(?!在|是|显示|催|没|有|要)(款|钱)?(啊|呢|来着)?")
@@ -191,7 +196,9 @@ def split_clauses(text: str) -> list[str]:
                 parts.append(piece)
     merged: list[str] = []
     for part in parts:
-        if merged and _TAG_QUESTION.fullmatch(part):
+        if merged and _CHANNELS_ONLY.fullmatch(merged[-1]):
+            merged[-1] += " " + part  # "以后电话 短信 app消息都别发了": one request
+        elif merged and _TAG_QUESTION.fullmatch(part):
             merged[-1] += part  # "听说逾期要坐牢 真的假的": the tag makes the clause a question
         elif merged and _HYPOTHETICAL.search(merged[-1]) and not QUESTION.search(merged[-1]):
             merged[-1] += "，" + part
@@ -240,8 +247,10 @@ def _cease_channels(text: str, current: str) -> list[str]:
         channels.append("sms")
     if _CEASE_CHAT.search(re.sub(r"短信(消息|信息)?", "", text)):
         channels.append("chat")
+    named = [ch for ch, noun in _CHANNEL_NOUNS if noun.search(text)]
+    if channels and re.search(r"都(别|不要|莫|甭|勿要)", text):
+        channels += [ch for ch in named if ch not in channels]  # "电话 短信 app消息都别发了"
     if not channels and _CEASE_ALL.search(text):
-        named = [ch for ch, noun in _CHANNEL_NOUNS if noun.search(text)]
         return named or ["all"]  # "短信电话都别整了": the channels named
     if re.search(r"所有|任何|一切|一律", text) and channels:
         return ["all"]
@@ -461,6 +470,10 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     if intent is Intent.CLAIM_PAID and (re.search(r"把.{0,8}还了", clause) or (
             when_now not in (None, "payday", "today") and str(when_now) > ctx.today.isoformat())):
         intent = Intent.PROMISE_TO_PAY  # "礼拜六就还了": a plan, not a payment made
+    if _HYPOTHETICAL.search(clause) and intent in (Intent.CLAIM_PAID, Intent.DISPUTE,
+                                                   Intent.STOP_CONTACT, Intent.WRONG_PARTY):
+        return [Answer("payment_history", **kw)] if intent is Intent.CLAIM_PAID else [
+            Clarify("unclear", **kw)]  # "假如我昨天已经转过去了…": a what-if, not a claim
     if intent is Intent.CLAIM_PAID and not _PAID_WORDS.search(clause):
         intent = Intent.PROMISE_TO_PAY if nlu.first("amount") is not None else Intent.OTHER
     if intent is Intent.CLAIM_PAID:
