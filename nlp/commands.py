@@ -57,6 +57,7 @@ _TAG_QUESTION = re.compile(r"(真的假的|是真的吗?|真的吗|对吗|是吗
 _HYPOTHETICAL = re.compile(r"^(如果|要是|假如|万一|假设)")
 QUESTION = re.compile(r"[？?]|吗|么|呢$|会不会|是不是|怎么|为什么|为啥|啥意思|真的假的|真的吗|对吧|是吧|对不对|"
                       r"有没有|能不能|可不可以|多少|几号|几天|多久|哪天|什么时候|咋|[过了]没有?[哦啊呀吧]*$|是否|好多|合不合|哪些|哪几|列一下|"
+                      r"不会.{0,12}吧|可以吧$|行吗|成吗|"
                       r"哪个|哪种|真的假的|是真的|\?")
 _INJECTION = re.compile(r"忽略|无视|之前的(规则|指令|设定)|系统(提示|指令|通知|消息)|【系统|prompt|指令|清零|你现在是|扮演|"
                         r"ignore (your|all|previous)|admin|管理员模式|开发者模式|该用户已|"
@@ -81,6 +82,7 @@ _OTHER_PERSON = re.compile(r"朋友|同事|亲戚|别人|他人|我弟|我哥|�
                            r"帮他|替他|帮她|替她|他还欠|他欠|她欠")
 _WRONG_NUMBER = re.compile(r"号码现在是我|以前是谁|不知道(他|她)是谁|不知道是谁|没有叫|不认识|打错|找错人|找错了|认错人|没这个人|没有这个人|新号|刚换的号|号码是新|新办的|不是这个号|查无此人")
 _THIRD_PARTY = re.compile(r"我(爷爷|奶奶|外公|外婆|爸|妈|老公|老婆|哥|姐|弟|妹|儿子|女儿)[^，。,]{0,4}(去|出去|不在|在忙|睡|上班|干活)|"
+                          r"我(爷爷|奶奶|外公|外婆|爸爸?|妈妈?|老公|老婆|哥|姐|儿子|女儿)在(做饭|忙|洗澡|开车|上班|睡觉|干活|外面|厕所)|"
                           r"这是.{1,4}[哩的]?(手机|电话)|(给|跟|告诉|转告)(他|她)(说|讲|传)|传话|(叫|让)(他|她)(回|打)|"
                           r"我是(他|她|机主)的?|(他|她|老板|老公|老婆|机主|我爸|我妈|我儿子|我女儿)(不在|出去|出门|在忙|在上班|上班去|睡|没在)|"
                           r"我是.{0,4}(帮忙的|店员|员工|伙计|同事|邻居)|手机(落|忘|放)|(帮|替)(他|她)接|"
@@ -146,7 +148,7 @@ _INSTALMENT_HINT = re.compile(r"期|分开|慢慢|每个?月|几次|分批")
 _CANNOT_PAY = re.compile(r"(还|拿|凑|付)不(上|起|清|了|出)")
 _ASIDE = re.compile(r"^(省得|免得|以免|省的)|^(不好意思|抱歉|对不起|sorry|哎呀|唉|怎么了|咋了|啥事|什么事)[了啊呀哈？?]*$", re.I)
 _ACK = re.compile(r"^(哦|噢|喔)?\s*(知道了|晓得了|明白了|懂了|了解了|清楚了)")
-_TAKES_OFFER = re.compile(r"也行|也可以|也成|就按|那就这样|就这么(办|定)|(?P<took>\S{1,4})就(?P=took)")
+_TAKES_OFFER = re.compile(r"也行|也可以|也成|就行|就可以|就按|那就这样|就这么(办|定)|(?P<took>\S{1,4})就(?P=took)")
 _TAG_ONLY = re.compile(r"^(你看)?(这样|那样|这么着)?(行不行|可不可以|可以吗|行吗|好不好|成不成|中不中|行不|可以不|成不|"
                        r"中不|好不|ok吗|OK吗)[？?吧啊]*$")
 _CREDIT_Q = re.compile(r"征信|信用(记录|报告)?|黑名单|上报")
@@ -166,6 +168,7 @@ _ASR_FIXES = ((re.compile(r"(?<![延])言期|严期|盐期"), "延期"),
               (re.compile(r"起速"), "起诉"), (re.compile(r"短新|短讯"), "短信"),
               (re.compile(r"里拜|理拜"), "礼拜"), (re.compile(r"明个|明儿个"), "明天"),
               (re.compile(r"后个|后儿个"), "后天"), (re.compile(r"做牢"), "坐牢"),
+              (re.compile(r"支付包|支付保"), "支付宝"), (re.compile(r"罚席"), "罚息"),
               (re.compile(r"换(?=[0-9一二两三四五六七八九十百千万钱款了上清完吧的])"), "还"),
               (re.compile(r"(?<=[天号周礼拜月底])换"), "还"))
 _WHERE_PAY = re.compile(r"(哪里|哪儿|在哪|去哪|怎么|如何|咋)(个)?还(?!在|是|显示|催|没|有|要)(款|钱)?(啊|呢|来着)?")
@@ -224,6 +227,9 @@ def callback_slot(text: str, nlu: NluResult, today: date) -> dict[str, Any]:
         if hour is not None and part in ("afternoon", "evening") and hour < 12:
             hour += 12
     day = str(when.value) if when else None  # a bare part of day: the engine says which day
+    if when is not None and day is not None and date.fromisoformat(day) < today and \
+            _WEEKDAY.search(when.text):
+        day = (date.fromisoformat(day) + timedelta(days=7)).isoformat()  # "礼拜一" said on Thursday
     if day is None and re.search(r"明天|明儿", text):
         day = (today + timedelta(days=1)).isoformat()
     weekday = re.search(r"(下)?(?:周|礼拜|星期)([一二三四五六日天])", text)
@@ -263,7 +269,8 @@ _TIMED_CONTACT = re.compile(r"(白天|晚上|上午|下午|中午|早上|夜里|
                             r".{0,3}" + _NEG)
 _THIRD_PARTY_NUMBER = re.compile(r"(单位|公司|家里|家人|父母|爸妈|老婆|老公|同事|领导|朋友).{0,4}(打|联系|发)")
 _PROMISE_WORDS = re.compile(r"我承诺|保证|一定|肯定")
-_UNSURE = re.compile(r"可能|也许|说不好|说不准|不一定|看情况|不确定|再看看")
+_UNSURE = re.compile(r"可能|也许|说不好|说不准|不一定|看情况|不确定|再看看|说得准")
+_VAGUE_PROMISE = re.compile(r"尽快|过几天|过两天|宽裕了|有钱了|回头|早晚")
 _UNDECIDED = re.compile(r"还没想好|再想想|考虑一下|我就问问|随便问问|问问而已|还没定")
 _COMPLAINT_NOW = re.compile(r"我要投诉|投诉(他|她|你们|这个|那个)|我要举报|保留.{0,4}投诉")
 _CONDITIONAL = re.compile(r"否则|不然|要不然|再这样|如果|要是|保留")
@@ -361,8 +368,9 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         return [Affirm(**kw)]
     if _ASIDE.search(clause) or _TAG_ONLY.match(clause):
         return []  # "省得你们天天发消息", "你看这样行不行": an aside, not a request
-    if ctx.expect in ("dispute.confirm", "cease.confirm") and _ACK.search(clause):
-        return []  # "晓得了" to "do you contest it?" is not a yes
+    if ctx.expect and ctx.expect.startswith(("dispute.", "cease.", "disclose.")) and \
+            _ACK.search(clause):
+        return []  # "晓得了" to "do you contest it?" / "can you pay today?" is not a yes
     if ctx.expect == "dispute.confirm" and _ADMITS_DEBT.search(clause):
         return [Deny(**kw)]
     if ctx.expect and ctx.expect.startswith("offer.") and _TAKES_OFFER.search(clause) \
@@ -502,6 +510,11 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     # 6. Negotiation: slots from any clause; a date that is refused is a "no" to that date.
     if re.search(r"万一|要是.{0,6}不够|怕.{0,4}不够", clause) or _UNSURE.search(clause):
         return []  # "下周一万一钱不够", "可能明天 也可能下礼拜": a worry, not a date
+    if _VAGUE_PROMISE.search(clause) and not question and (
+            intent is Intent.PROMISE_TO_PAY or _PAY_VERB.search(clause) or ctx.in_negotiation):
+        if ctx.expect and ctx.expect.startswith("offer."):
+            return [Clarify("unclear", **kw)]  # evasive about an offer: neither yes nor a date
+        return [StartFlow("promise", **kw)]  # "尽快还 过几天就还": willing, no date yet: ask it
     if _UNDECIDED.search(clause):
         return [Cancel(**kw)] if ctx.in_negotiation else [Clarify("unclear", **kw)]
     if question and _HYPOTHETICAL.search(clause) and re.search(r"拖|晚|不还|推迟|迟|逾期", clause):
@@ -648,8 +661,9 @@ def understand(text: str, nlu: Parser, ref: datetime, *, expect: str | None = No
             if isinstance(command, StartFlow) and command.flow == "promise":
                 ctx.in_negotiation = True
     if expect and expect.startswith("offer.") and any(isinstance(c, Affirm) for c in commands):
-        offered = expect.removeprefix("offer.")
-        commands = [c for c in commands if not (isinstance(c, StartFlow) and c.flow == offered)]
+        offered = expect.removeprefix("offer.")  # the terms said with the yes amend the offer
+        commands = [c for c in commands if not (isinstance(c, StartFlow) and c.flow in (
+            offered, "promise"))]
     commands = _payday(commands, clauses, results)
     commands = _message_rules(commands, text)
     commands = _tidy(commands)

@@ -66,7 +66,8 @@ def test_broken_strategy_names_file_and_key(strategies_dir: Path, change, expect
 
 def test_broken_flow_names_file_and_key(strategies_dir: Path) -> None:
     path = strategies_dir / "flows" / "core.yaml"
-    _edit(path, lambda d: d["flows"]["promise"]["steps"][1].update(collect="shoe_size"))
+    _edit(path, lambda d: next(step for step in d["flows"]["promise"]["steps"]
+                               if "collect" in step).update(collect="shoe_size"))
     problems = check_directory(strategies_dir)
     assert problems and "flows/core.yaml" in problems[0] and "shoe_size" in problems[0]
 
