@@ -52,6 +52,16 @@ _SPLIT = re.compile(r"[，,。!！；;\s~～…]+|(?<!\d)\.|\.(?!\d)|(?<=[？?])
 _TAG_Q = re.compile(r"行不行|可不可以|能不能|好不好|成不成|中不中|行吗|可以吗")
 _YUAN_JIAO = re.compile(r"(\d+)\s*块\s*(\d)(\d)?(?![\d.])")
 _CONJ = re.compile(r"(然后|但是|(?<![顾说比忙打跑算赶想搞弄])不过(?![来去])|另外|还有就是|而且)")
+_FILLERS = {"嗯", "呃", "啊", "额", "那个", "这个", "就是", "哦", "唉"}
+# Cantonese words borrowers type or say, to the Mandarin the rules and the NLU read.
+_DIALECT = tuple((re.compile(a), b) for a, b in (
+    ("听日", "明天"), ("后日", "后天"), ("出粮", "发工资"), ("冇问题", "没问题"), ("冇", "没"),
+    ("得唔得|好唔好|得不得", "行不行"), ("还晒|还埋", "还清"), ("几多", "多少"), ("点样", "怎么"),
+    ("仲差", "还差"), ("同埋", "还有"), ("边位|边个", "哪位"), ("唔该", "谢谢"),
+    ("^系[啊呀啦]?$|^系(?=[ ，,])", "是"), ("系咪", "是不是"), ("(?<=[我你他她佢])系", "是"),
+    ("系我", "是我"), ("唔好", "不要"), ("唔要", "不要"),
+    ("唔", "不"), ("嚟", "来"), ("畀", "给"), ("咩", "什么"), ("喺", "在"), ("佢", "他"),
+    ("你哋|你地", "你们"), ("我哋|我地", "我们"), ("头先", "刚才"), ("睇", "看"), ("而家", "现在")))
 _CHANNELS_ONLY = re.compile(r"(以后)?((电话|短信|app|APP|App|消息|微信|推送|和|跟|还有)\s*)+")
 _TAG_QUESTION = re.compile(r"(真的假的|是真的吗?|真的吗|对吗|是吗|对不对|是不是真的|靠谱吗|有这回事吗?)[？?啊呀]*")
 _HYPOTHETICAL = re.compile(r"^(如果|要是|假如|万一|假设)")
@@ -73,7 +83,7 @@ _PERSONAL = re.compile(r"个人的?(银行)?(卡|账户|账号|微信|支付宝|
                        r"(加|添加)(了)?我.{0,2}微信|转给(他|她)|给(他|她)转|私下(转|还|给)|"
                        r"(转|打)到?.{0,3}(他|她|你|业务员|催收员)的?(卡|账户|账号|微信|支付宝)")
 _OVERDUE_Q = re.compile(r"(我|这笔|现在)?.{0,3}(有没有|是不是|算不算|算)?逾期(了)?(吗|没|么|没有)|"
-                        r"(有没有|是不是|算不算|是否).{0,4}逾期|逾期(了)?(多久|多长时间|几天|多少天)|没有?逾期(吧|吗|呢|[？?])")
+                        r"(有没有|有没|是不是|算不算|是否).{0,4}逾期|逾期(了)?(多久|多长时间|几天|多少天)|没有?逾期(吧|吗|呢|[？?])")
 _WHY_CONTACT = re.compile(r"(一直|老是|天天|总是|凭什么|为什么|为啥).{0,6}(发|打|催)")
 _PAID_WORDS = re.compile(r"还了|还过|转了|转过|付了|付过|扣了|扣过|已经还|还清了|交了|付款了|还款了|已还|已付|已转|"
                          r"打过去了|转账了|交过|扣款了|划走了|扣走了")
@@ -171,7 +181,8 @@ _ASR_FIXES = ((re.compile(r"(?<![延])言期|严期|盐期"), "延期"),
               (re.compile(r"支付包|支付保"), "支付宝"), (re.compile(r"罚席"), "罚息"),
               (re.compile(r"换(?=[0-9一二两三四五六七八九十百千万钱款了上清完吧的])"), "还"),
               (re.compile(r"(?<=[天号周礼拜月底])换"), "还"))
-_WHERE_PAY = re.compile(r"(哪里|哪儿|在哪|去哪|怎么|如何|咋)(个)?还(?!在|是|显示|催|没|有|要)(款|钱)?(啊|呢|来着)?")
+_WHERE_PAY = re.compile(r"(哪里|哪儿|在哪|去哪|怎么|如何|咋)(个)?还(?!在|是|显示|催|没|有|要)(款|钱)?(啊|呢|来着)?|"
+                        r"(什么|啥|哪种|哪个)(方式|渠道|途径)")
 _DENY_WORDS = re.compile(r"^(不|不是|不对|不行|不要|不用|没有|没有了|没了|不需要|算了|不用了)[吧啊呀的了哈]*$")
 
 
@@ -405,6 +416,9 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
         return [Answer("privacy", **kw)]
     if _LEGAL.search(clause) and (question or intent is Intent.ASK_CREDIT_IMPACT):
         return [Answer("legal", **kw)]
+    if re.search(r"告诉我.{0,10}(总额|多少|金额|欠款)|应还总额|一共(要|得)?还多少", clause) and \
+            nlu.first("amount") is None:
+        return [Answer("balance", **kw)]  # "请先告诉我精确到分的应还总额": a question
     if _CREDIT_Q.search(clause) and question:
         return [Answer("credit_impact", **kw)]
     if question and re.search(r"手续费|违约金|服务费|罚息|利息|高利贷|利率", clause) and \
@@ -465,7 +479,9 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
     if intent is Intent.DISPUTE and _EXPLICIT["waiver"].search(clause) and "罚息" in clause:
         intent = Intent.REQUEST_WAIVER  # "罚息不合理 我要求减免": a waiver request
     if intent is Intent.DISPUTE and (_ADMITS_DEBT.search(clause) or _SELF_CORRECTION.search(clause)):
-        return []  # "我借过的", "我刚才算错了": the borrower owns the debt
+        if nlu.first("date") is None and nlu.first("amount") is None:
+            return []  # "我借过的", "我刚才算错了": the borrower owns the debt
+        intent = Intent.PROMISE_TO_PAY  # "不对我说错了 是后天 两千没错": corrected terms
     if intent is Intent.DISPUTE:
         if question or conf < 0.75:
             return [Clarify("dispute_unsure", candidate="dispute", **kw)]
@@ -567,7 +583,8 @@ def _clause_commands(clause: str, nlu: NluResult, ctx: _Ctx) -> list[Command]:
             amount in ("all", "rest") or when is not None or (
                 re.search(r"把.{0,6}还", clause) and not _SETTLE.search(clause))):
         intent = Intent.PROMISE_TO_PAY
-    if intent is Intent.REFUSE_TO_PAY and (conf >= 0.6 or re.search(r"不还|不想还|没钱|不会还|不给", clause)):
+    if intent is Intent.REFUSE_TO_PAY and not re.search(r"不是不(想)?还|没说不还", clause) and (
+            conf >= 0.6 or re.search(r"不还|不想还|没钱|不会还|不给", clause)):
         return [StartFlow("refusal", **kw)]
     if intent is Intent.PROMISE_TO_PAY and amount is None and when is None and conf < 0.6 and \
             not _PAY_VERB.search(clause):
@@ -643,13 +660,19 @@ def understand(text: str, nlu: Parser, ref: datetime, *, expect: str | None = No
                channel: str = "chat", verified: bool = True,
                in_negotiation: bool = False) -> Understanding:
     """Commands for one message; ``expect`` is the act of the agent's last question."""
-    for pattern, fixed in _ASR_FIXES:  # speech-recognition homophones (预期→逾期, 换→还)
+    tokens = text.split()
+    if len(tokens) >= 3 and sum(len(t) == 1 for t in tokens) >= 0.6 * len(tokens):
+        if sum(t in _FILLERS for t in tokens) >= 3:
+            # "那个 我 嗯 妈 十 呃 号 吧": recognition noise, word by word; ask, never guess
+            return Understanding(commands=[Clarify("unclear", clause=text, confidence=0.0)],
+                                 whole=nlu.parse_batch([text], ref=ref)[0])
+        # "是 我 你 说 吧 快 点": a recogniser that spaces every character; words, not clauses
+        text = re.sub(r"(?<=[\u4e00-\u9fff\d])\s+(?=[\u4e00-\u9fff\d])", "", text)
+    for pattern, fixed in (*_ASR_FIXES, *_DIALECT):  # homophones (预期→逾期), 粤语 (听日→明天)
         text = pattern.sub(fixed, text)
     clauses = split_clauses(text)
-    if len(clauses) >= 5 and sum(map(len, clauses)) <= 2 * len(clauses):
-        # "那个 我 嗯 妈 十 呃 号 吧": recognition noise, word by word; ask, never guess
-        return Understanding(commands=[Clarify("unclear", clause=text, confidence=0.0)],
-                             whole=nlu.parse_batch([text], ref=ref)[0])
+    if len(clauses) > 1 and clauses[0] in ("对了", "哦对了", "还有"):
+        clauses = clauses[1:]  # "对了 …": by the way, not "yes"
     results = nlu.parse_batch([*clauses, text] if len(clauses) > 1 else clauses, ref=ref)
     whole = results[-1]
     ctx = _Ctx(expect=expect, channel=channel, verified=verified, today=ref.date(),
@@ -748,7 +771,7 @@ def _message_rules(commands: list[Command], text: str) -> list[Command]:
             elif command.flow == "hardship" and any(
                     isinstance(c, StartFlow) and c.flow == "dispute" for c in commands):
                 continue
-            elif command.flow == "cease" and command.confirm and (safety or terms):
+            elif command.flow == "cease" and command.confirm and (safety or terms or plans):
                 continue  # a vague "别…" beside a promise is not a cease request
             elif command.flow == "callback" and (promised or promising and not any(
                     isinstance(c, SetSlot) and c.slot == "callback_time" for c in commands)):

@@ -411,6 +411,9 @@ class Engine:
             if rest:
                 self._run(rest, None)
             return []
+        if allowed and allowed[0].flow == "callback" and not any(
+                isinstance(c, SetSlot) and c.slot == "callback_time" for c in commands):
+            allowed = allowed[1:]  # "哪位啊 我正忙着呢": who is this first; no time to note yet
         if allowed:
             first = allowed[0]
             if first.flow == "callback":

@@ -168,3 +168,14 @@ def test_a_relatives_illness_is_hardship_not_a_vulnerability_hold() -> None:
     assert flow.args["vulnerable"] is False
     nlu.add("我住院了", Intent.HARDSHIP, 1.0)
     assert understand("我住院了", nlu, REF).commands[0].args["vulnerable"] is True  # type: ignore[attr-defined]
+
+
+def test_spaced_out_recognition_and_cantonese_reach_the_rules_as_words() -> None:
+    nlu = FakeNlu()
+    commands = understand("喂 你 好", nlu, REF, verified=False).commands
+    assert not any(isinstance(c, Affirm) for c in commands)  # "好" of 你好 is not "yes, it's me"
+    assert nlu.calls == ["喂你好"]
+    understand("听日还晒全部", nlu, REF)
+    assert "明天还清全部" in nlu.calls
+    noisy = understand("那个 我 嗯 妈 十 呃 号 吧 那个", FakeNlu(), REF).commands
+    assert [type(c) for c in noisy] == [Clarify]
