@@ -35,13 +35,8 @@ class QaSetup:
     agent_channel: Literal["left", "right"] = "left"
 
 
-def _report(card: Scorecard, turns: list[TranscriptTurn], context: QaContext,
-            **extra: Any) -> dict[str, Any]:
-    required = {"institution"} | ({"recording"} if context.channel == "voice" else set()) | (
-        {"ai"} if context.agent_is_ai else set())
+def _report(card: Scorecard, turns: list[TranscriptTurn], **extra: Any) -> dict[str, Any]:
     return {**card.to_dict(),
-            "missing_disclosures": sorted(k for k, v in card.disclosures.items()
-                                          if not v and k in required),
             "turns": [{"speaker": t.speaker, "text": mask_sensitive(t.text)} for t in turns],
             **extra}
 
@@ -54,7 +49,7 @@ def score_recording(source: str | Path | BinaryIO, recognizer: SpeechRecognizer,
         raise QaInputError(str(exc)) from exc
     turns = [TranscriptTurn(u.speaker, u.text) for u in transcript.utterances]
     card = score_transcript(turns, setup.profile, setup.context, setup.classifier)
-    report = _report(card, turns, setup.context, duration_s=round(transcript.duration_s, 2),
+    report = _report(card, turns, duration_s=round(transcript.duration_s, 2),
                      speakers_separated=transcript.speakers_separated)
     for turn, utterance in zip(report["turns"], transcript.utterances, strict=True):
         turn["start_s"], turn["end_s"] = round(utterance.start_s, 2), round(utterance.end_s, 2)
@@ -87,6 +82,6 @@ def score_file(path: Path, setup: QaSetup, recognizer: SpeechRecognizer | None) 
     if path.suffix.lower() == ".json":
         turns = read_transcript(path)
         return _report(score_transcript(turns, setup.profile, setup.context, setup.classifier),
-                       turns, setup.context)
+                       turns)
     raise QaInputError(f"{path.name}: unsupported file type (JSON transcript or "
                        f"{', '.join(AUDIO_SUFFIXES)})")

@@ -383,12 +383,18 @@ def ai_content_label(producer: str) -> dict[str, str]:
 
 
 def read_wav_label(path: str | Path) -> dict[str, str] | None:
-    """The AI-content label of a recording written by :class:`WavRecorder`, if any."""
-    data = Path(path).read_bytes()
-    at = data.rfind(b"LIST")
-    while at >= 0:
-        if data[at + 8:at + 16] == b"INFOICMT":
-            length = struct.unpack("<I", data[at + 16:at + 20])[0]
-            return json.loads(data[at + 20:at + 20 + length].rstrip(b"\0").decode("utf-8"))
-        at = data.rfind(b"LIST", 0, at)
+    """The AI-content label of a recording written by :class:`WavRecorder`, if any: walks the
+    RIFF chunk headers (seeking past the audio), never reading the samples."""
+    with open(path, "rb") as f:
+        if f.read(12)[8:] != b"WAVE":
+            return None
+        while len(header := f.read(8)) == 8:
+            kind, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if kind == b"LIST" and size >= 12:
+                body = f.read(size)
+                if body[:8] == b"INFOICMT":
+                    length = struct.unpack("<I", body[8:12])[0]
+                    return json.loads(body[12:12 + length].rstrip(b"\0").decode("utf-8"))
+            else:
+                f.seek(size + size % 2, 1)
     return None

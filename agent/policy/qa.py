@@ -40,6 +40,7 @@ class QaContext:
 class Scorecard:
     violations: list[dict[str, Any]] = field(default_factory=list)
     disclosures: dict[str, bool] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)  # required disclosures not heard
     score: int = 100
 
     def to_dict(self) -> dict[str, Any]:
@@ -47,8 +48,8 @@ class Scorecard:
         for v in self.violations:
             by_rule[v["rule"]] = by_rule.get(v["rule"], 0) + 1
         return {"violations": self.violations, "disclosures": self.disclosures,
-                "score": self.score, "violations_by_rule": by_rule,
-                "flags": sorted(by_rule)}
+                "missing_disclosures": self.missing, "score": self.score,
+                "violations_by_rule": by_rule, "flags": sorted(by_rule)}
 
 
 def _extra(profile: Profile, detector: str) -> dict[str, Any] | None:
@@ -82,7 +83,7 @@ def score_transcript(turns: Sequence[TranscriptTurn], profile: Profile,
     required = ["institution", "recording"] + (["ai"] if context.agent_is_ai else [])
     if context.channel != "voice":
         required.remove("recording")
-    missing = [name for name in required if not card.disclosures[name]]
+    card.missing = sorted(name for name in required if not card.disclosures[name])
     card.score = max(0, 100 - VIOLATION_PENALTY * len(card.violations)
-                     - DISCLOSURE_PENALTY * len(missing))
+                     - DISCLOSURE_PENALTY * len(card.missing))
     return card

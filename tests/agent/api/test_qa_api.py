@@ -34,7 +34,8 @@ def test_a_human_collectors_threat_is_found_at_its_turn(client: TestClient) -> N
     assert [v["turn"] for v in body["violations"]] == [2]
     assert body["violations"][0]["rule"] == "threat"
     assert body["disclosures"]["institution"] and body["disclosures"]["recording"]
-    assert body["score"] < 100
+    assert body["missing_disclosures"] == []  # a human collector owes no AI disclosure
+    assert body["score"] == 75  # one violation, nothing missing
 
 
 def test_borrower_words_are_never_judged(client: TestClient) -> None:
