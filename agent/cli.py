@@ -111,8 +111,43 @@ def import_(paths: list[Path] = typer.Argument(..., help="portfolio .json files 
                 failed = True
                 continue
         console.print(f"[green]{path}:[/] {counts.as_dict()}")
+    _resolve_promises(services)
     if failed:
         raise typer.Exit(1)
+
+
+def _resolve_promises(services, at: object = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    from agent.store.db import session_scope
+    from agent.store.promises import resolve_promises
+
+    with session_scope(services.engine) as session:
+        return resolve_promises(session, at or services.clock(),
+                                services.settings.promise_grace_days)
+
+
+promises_app = typer.Typer(help="Promises to pay.")
+app.add_typer(promises_app, name="promises")
+
+
+@promises_app.command("resolve")
+def promises_resolve(at: str = typer.Option(None, "--at", help="ISO time (default: now)")) -> None:
+    """Judge pending promises against posted payments (kept / partially_kept / broken).
+
+    Idempotent: ``huikuan serve`` also does it hourly and whenever payments are posted."""
+    from datetime import datetime
+
+    moment = None
+    if at:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            console.print(f"[red]--at {at!r} is not an ISO time[/] (e.g. 2026-12-01T00:00+08:00)")
+            raise typer.Exit(2) from None
+        if moment.tzinfo is None:
+            console.print("[red]--at needs a UTC offset[/] (e.g. 2026-12-01T00:00+08:00)")
+            raise typer.Exit(2)
+    counts = _resolve_promises(_services(), moment)
+    console.print(f"[green]promises resolved:[/] {counts or 'none due'}")
 
 
 @app.command()
@@ -273,7 +308,8 @@ def qa(files: list[Path] = typer.Argument(..., exists=True, dir_okay=False,
         from voice.asr.factory import recognizer_from_settings
 
         recognizer = recognizer_from_settings(settings.asr, settings.asr_model,
-                                              data_dir=settings.data_dir)
+                                              data_dir=settings.data_dir,
+                                              endpointing=settings.endpointing)
     setup = QaSetup(profile, QaContext(channel=channel, agent_is_ai=agent == "ai"),
                     classifier, agent_channel)  # type: ignore[arg-type]
     reports: list[dict[str, object]] = []

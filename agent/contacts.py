@@ -20,10 +20,11 @@ from sqlmodel import Session
 
 from agent.core.positions import LoanPosition, compute_position
 from agent.policy.contact import ContactContext, check_contact
-from agent.store.loans import BorrowerSummary, LoanSummary, iter_loans, load_loan
+from agent.store.loans import BorrowerSummary, LoanSummary, iter_loans, load_loan, phone_key
 from agent.store.tables import (
     Borrower,
     ContactAttempt,
+    ContactConsent,
     ContactRestriction,
     Conversation,
     Loan,
@@ -39,6 +40,7 @@ DIAL_OUTCOMES = ("dialing", "no_answer", "voicemail", "unreachable", "failed", "
 class BorrowerHistory:
     attempts: list[ContactAttempt] = field(default_factory=list)
     restrictions: list[ContactRestriction] = field(default_factory=list)
+    consents: list[ContactConsent] = field(default_factory=list)
 
 
 def _local_day_start(now: datetime, zone: ZoneInfo) -> datetime:
@@ -51,14 +53,18 @@ def _histories(session: Session, borrower_ids: Iterable[str] | None,
     histories: dict[str, BorrowerHistory] = defaultdict(BorrowerHistory)
     attempts = select(ContactAttempt).where(ContactAttempt.at >= since)
     restrictions = select(ContactRestriction).where(ContactRestriction.active.is_(True))
+    consents = select(ContactConsent).where(ContactConsent.revoked_at.is_(None))
     if borrower_ids is not None:
         ids = list(borrower_ids)
         attempts = attempts.where(ContactAttempt.borrower_id.in_(ids))
         restrictions = restrictions.where(ContactRestriction.borrower_id.in_(ids))
+        consents = consents.where(ContactConsent.borrower_id.in_(ids))
     for attempt in session.execute(attempts).scalars():
         histories[attempt.borrower_id].attempts.append(attempt)
     for restriction in session.execute(restrictions).scalars():
         histories[restriction.borrower_id].restrictions.append(restriction)
+    for consent in session.execute(consents).scalars():
+        histories[consent.borrower_id].consents.append(consent)
     return histories
 
 
@@ -88,6 +94,10 @@ def contact_context(*, now: datetime, channel: str, borrower: Borrower | Borrowe
     disputed = loan.paused_reason in ("disputed", "payment_claim") or any(
         r.kind == "disputed" and r.loan_id in (None, loan.id) for r in history.restrictions)
     conversations = [a.at for a in history.attempts if a.outcome == "connected"]
+    # Every call the product places speaks with a synthetic voice; consent is per number.
+    number = phone_key(borrower.phone)
+    ai_voice_consent = any(c.kind == "ai_voice" and c.phone == number and c.given_at <= now
+                           for c in history.consents)
     return ContactContext(
         now=now, borrower_timezone=borrower.timezone, channel=channel, direction="outbound",
         # Paid means nothing left on the loan, not "nothing due today": a current loan after a
@@ -104,6 +114,7 @@ def contact_context(*, now: datetime, channel: str, borrower: Borrower | Borrowe
         attempts_7d=sum(1 for a in history.attempts
                         if a.channel == channel and a.at >= week_start and a.outcome != "blocked"),
         last_conversation_at=max(conversations) if conversations else None,
+        ai_voice=channel == "voice", ai_voice_consent=ai_voice_consent,
     )
 
 

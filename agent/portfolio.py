@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, NotRequired
+from typing import Annotated, Any, Literal, NotRequired
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -89,6 +89,23 @@ class EmergencyContactIn(TypedDict):
     relation: NotRequired[Annotated[str, Field(max_length=32)]]  # default "other"
 
 
+def _aware_instant(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-06-10T09:30:00+08:00")
+    return value
+
+
+@with_config(_ITEM_CONFIG)
+class ConsentIn(TypedDict):
+    """Prior express consent to a kind of contact on one number (``ai_voice``: FCC 24-17)."""
+
+    kind: Literal["ai_voice"]
+    phone: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 \-]{3,32}$")]
+    given_at: Annotated[datetime, AfterValidator(_aware_instant)]
+    revoked_at: NotRequired[Annotated[datetime, AfterValidator(_aware_instant)] | None]
+    source: NotRequired[Annotated[str | None, Field(max_length=64)]]
+
+
 @with_config(_ITEM_CONFIG)
 class BorrowerIn(TypedDict):
     id: Ident
@@ -96,6 +113,8 @@ class BorrowerIn(TypedDict):
     phone: Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 \-]{3,32}$")]
     timezone: NotRequired[Annotated[str, AfterValidator(_known_timezone)]]  # "Asia/Shanghai"
     emergency_contacts: NotRequired[Annotated[list[EmergencyContactIn], Field(max_length=20)]]
+    # Upserted by (kind, phone); consents not sent are left as stored (revoke with revoked_at).
+    consents: NotRequired[Annotated[list[ConsentIn], Field(max_length=20)]]
 
 
 @with_config(_ITEM_CONFIG)

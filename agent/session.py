@@ -149,6 +149,7 @@ class ConversationSession:
             state = new_state(kind, channel, ability=borrower.ability)
             db.add(Conversation(id=conversation_id, channel=channel, direction=direction,
                                 loan_id=loan_id, borrower_id=borrower_id, strategy=strategy.ref,
+                                arm=services.strategies.arm_of(strategy),
                                 state=state.to_dict(), started_at=services.clock(),
                                 call_id=call_id))
 
@@ -300,7 +301,7 @@ class ConversationSession:
             ctx = UtteranceContext(identity_verified=state.verified,
                                    addressee="borrower" if state.verified else "unknown",
                                    is_opening=act.startswith("opening"), channel=state.channel)
-            text, hits = self._guard(text, profile, ctx)
+            text, hits = self._guard(text, profile, ctx, self.services.compliance_classifier)
             if hits:
                 add_flag(db, conversation, "compliance_blocked",
                          ", ".join(h["rule"] for h in hits), now)
@@ -328,13 +329,14 @@ class ConversationSession:
         return turns
 
     @staticmethod
-    def _guard(text: str, profile: Any, ctx: UtteranceContext) -> tuple[str, list[dict[str, Any]]]:
+    def _guard(text: str, profile: Any, ctx: UtteranceContext, classifier: Any = None
+               ) -> tuple[str, list[dict[str, Any]]]:
         """The text to send and the rule hits: blocked wording becomes the safe fallback.
 
         Fails closed: a rule that raises counts as a block.
         """
         try:
-            verdict = check_utterance(text, profile, ctx)
+            verdict = check_utterance(text, profile, ctx, classifier)
         except Exception:
             log.exception("compliance check failed")
             return safe_fallback("engine_error", profile, ctx), [

@@ -31,7 +31,7 @@ ESCALATIONS = ("request_human", "complaint", "vulnerable", "waiver_over_limit",
 
 # Every template key the engine can word (``act`` or ``act:variant``); each needs a variant.
 ACTS = (
-    "opening_inbound", "opening_outbound", "opening_outbound_voice", "resume", "reprompt",
+    "opening_inbound", "opening_outbound", "opening_outbound_voice", "resume", "reprompt", "hold",
     "silence_goodbye", "verify.ask", "verify.ask:denied", "disclose.debt", "disclose.current", "disclose.debt:brief",
     "disclose.current:brief", "cease.recorded:unverified",
     "answer.balance:overdue", "answer.balance:current", "answer.balance:nothing_due",
@@ -369,6 +369,9 @@ class StrategyBook:
         if self.challenger and arm_for(borrower_id, self.challenger_share) == "challenger":
             return self.strategies[self.challenger]
         return self.strategies[self.champion]
+
+    def arm_of(self, strategy: Strategy) -> str:
+        return "challenger" if self.challenger and strategy.ref == self.challenger else "champion"
 
     def get(self, ref: str) -> Strategy | None:
         self.refresh()

@@ -31,7 +31,7 @@ real-time. A step is REAL-TIME when all of these hold:
 The largest N that passes is the sustained concurrency. Next to it, in the same run, the raw
 recogniser is measured in this process after the server has stopped: the first 30 s of audio
 one simulated phone actually sent (recorded at N=1, line noise included) is decoded in 20 ms
-chunks by ``HUIKUAN_ASR_WORKERS`` (default 2) threads, a fresh stream per call as the server
+chunks by ``HUIKUAN_ASR_WORKERS`` (default: the cores) threads, a fresh stream per call as the server
 opens them; audio seconds per wall second is the ceiling in simultaneous real-time streams on
 this machine now, and 2 × audio seconds per CPU second what two idle cores would sustain. For
 Vosk it is repeated with each thread's Kaldi recogniser ``Reset()`` between calls (what pooling
@@ -552,8 +552,11 @@ class Server:
         self.log = workdir / f"server-{engine}.log"
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        asr, endpointing = split_engine(engine)
         env = {**os.environ, "HUIKUAN_DATA_DIR": str(self.data), "HUIKUAN_API_KEY": API_KEY,
-               "HUIKUAN_ASR": engine}
+               "HUIKUAN_ASR": asr}
+        if endpointing:
+            env["HUIKUAN_ENDPOINTING"] = endpointing
         env.pop("HUIKUAN_DATABASE_URL", None)
         env.pop("HUIKUAN_ASR_MODEL", None)
         if engine == "vosk":
@@ -600,11 +603,20 @@ class Server:
 
 # --- the raw recogniser ceiling -------------------------------------------------------------
 
+def split_engine(engine: str) -> tuple[str, str | None]:
+    """``whisper`` (learned end of turn, the default), ``whisper-energy`` (the energy
+    detector and fixed silence: the baseline), ``vosk``."""
+    asr, _, endpointing = engine.partition("-")
+    return asr, endpointing or None
+
+
 def load_recognizer(engine: str, data_dir: Path) -> Any:
     from voice.asr.factory import recognizer_from_settings
 
-    model = str(vosk_model_dir()) if engine == "vosk" else None
-    return recognizer_from_settings(engine, model, load=True, data_dir=data_dir)
+    asr, endpointing = split_engine(engine)
+    model = str(vosk_model_dir()) if asr == "vosk" else None
+    return recognizer_from_settings(asr, model, load=True, data_dir=data_dir,
+                                    endpointing=endpointing)
 
 
 def endpoint_delays(rec: Any, clips: list[Clip]) -> dict[str, float]:
@@ -632,7 +644,9 @@ def ceiling(rec: Any, audio: bytes, seconds: float, pool: list[Any] | None = Non
     ``seconds`` (at least one call each). A fresh stream per call, as the server does; given a
     ``pool`` (Vosk only: one already-used stream per thread) its Kaldi recogniser is ``Reset()``
     between calls instead, to show what pooling recognisers would save."""
-    workers = max(1, int(os.environ.get("HUIKUAN_ASR_WORKERS", "2")))
+    from voice.asr.base import decode_workers
+
+    workers = decode_workers()
     pcm = mulaw_to_pcm16(audio)
     chunk = 320  # 20 ms of PCM16 at 8 kHz, what the pipeline hands over when keeping up
     decoded = [0.0] * workers

@@ -19,4 +19,7 @@ PY=${PYTHON:-python3.11}
 # torch pinned first and exactly: anything looser pulls gigabytes of CUDA wheels.
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e ".[dev]"
+# Smart Turn v3.2 (end of turn from the audio) ships in the pipecat-ai wheel; we read its ONNX
+# file and numpy feature extractor by path, so none of pipecat's own dependencies are needed.
+.venv/bin/pip install -q --no-deps pipecat-ai==1.14.0
 echo "installed: $(.venv/bin/huikuan --help >/dev/null && echo huikuan CLI ready)"

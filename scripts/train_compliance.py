@@ -29,8 +29,10 @@ from agent.policy.profile import load_profile  # noqa: E402
 from agent.strategy import StrategyBook  # noqa: E402
 from nlp.compliance import (  # noqa: E402
     DATA_DIR,
+    DEFAULT_VIEWS,
     MODEL_DIR,
     RULES,
+    VIEWS,
     ComplianceClassifier,
     Example,
     load_corpus,
@@ -133,32 +135,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval-only", action="store_true")
     parser.add_argument("--held-out", nargs="*", default=list(HELD_OUT))
+    parser.add_argument("--views", nargs="+", default=list(DEFAULT_VIEWS), choices=sorted(VIEWS),
+                        help="what the heads read: sentence encoders and character n-grams")
+    parser.add_argument("--out", type=Path, default=MODEL_DIR,
+                        help="model directory (another one to compare a variant)")
     args = parser.parse_args()
     files = sorted(DATA_DIR.glob("*.jsonl"))
     held = [f for f in files if f.stem in args.held_out]
     train = [f for f in files if f.stem not in args.held_out]
     if args.eval_only:
-        model = ComplianceClassifier.load()
+        model = ComplianceClassifier.load(args.out)
     else:
         examples = load_corpus(train) + template_examples()
         print(f"training on {len(examples)} lines from {[f.stem for f in train]} + templates",
               flush=True)
         started = time.perf_counter()
-        model = ComplianceClassifier.train(examples)
+        model = ComplianceClassifier.train(examples, views=args.views)
         model.version = f"compliance-{len(examples)}"
-        model.save()
+        model.save(args.out)
         print(f"trained in {time.perf_counter() - started:.0f} s; thresholds "
               f"{ {k: round(v, 3) for k, v in model.thresholds.items()} }")
     evaluation = load_corpus(held)
     if not evaluation:
         print("no held-out lines: nothing measured")
         return
-    report = {"held_out": [f.stem for f in held], "lines": len(evaluation),
+    report = {"held_out": [f.stem for f in held], "views": list(model.views),
+              "lines": len(evaluation),
               "gates": evaluate(evaluation, model), "latency": latency(evaluation, model),
               "per_writer": {f.stem: {name: {k: v for k, v in gate.items() if k != "per_rule"}
                                       for name, gate in evaluate(load_corpus([f]), model).items()}
                              for f in held} if len(held) > 1 else {}}
-    (MODEL_DIR / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
+    (args.out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
     print(json.dumps(report, ensure_ascii=False, indent=1))
 
 

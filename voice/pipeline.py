@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,7 +43,7 @@ from voice.audio import (
     frames,
     mulaw_to_array,
 )
-from voice.tts.base import SpeechSynthesizer
+from voice.tts.base import SpeechSynthesizer, sentences
 from voice.turns import (
     Action,
     BargeIn,
@@ -114,6 +114,8 @@ class TurnHandler(Protocol):
     @property
     def ended(self) -> bool: ...
 
+    # Optional: ``async def hold(self) -> list[Reply]`` (a holding phrase, see CallConfig).
+
 
 class MediaSink(Protocol):
     """Outbound audio path of the telephony adapter."""
@@ -142,6 +144,10 @@ class CallConfig:
     recording_dir: Path | None = None
     # Implicit AI-content label written into the agent leg's recording (metadata chunk).
     ai_label: dict[str, str] | None = None
+    # Backpressure: when recognising the caller's last words has taken this long (the decode
+    # pool is saturated), say a short holding phrase (the handler's ``hold``) instead of
+    # leaving silence; once per caller turn. None: never.
+    hold_after_s: float | None = 1.5
 
 
 @dataclass
@@ -169,7 +175,10 @@ class VoiceCall:
         self._clock = clock
         self._t0 = clock()
         self.started_wall = datetime.now(UTC)
-        self.turns = TurnTaker(self.cfg.turns, now=0.0)
+        turns = self.cfg.turns
+        if recognizer.decides_end_of_turn:
+            turns = replace(turns, min_silence_s=turns.min_silence_after_turn_final_s)
+        self.turns = TurnTaker(turns, now=0.0)
         self.turns.on_agent_busy(0.0)
         self.voicemail = VoicemailDetector(self.cfg.voicemail_long_greeting_s,
                                            self.cfg.voicemail_window_s)
@@ -191,6 +200,8 @@ class VoiceCall:
         self._closing = False
         self._asr: AsyncRecognizerStream | None = None
         self._asr_since: float | None = None  # when the running decode started
+        self._hold_armed = False  # the caller finished speaking and has heard nothing since
+        self.holds = 0  # holding phrases said (backpressure)
         self.outcome: str | None = None
         self.transcripts: list[TranscriptEvent] = []
         self.recordings: dict[str, Path] = {}
@@ -245,6 +256,7 @@ class VoiceCall:
                 self.voicemail.on_speech_start(now)
             elif change == "end":
                 actions += self.turns.on_speech_end(now)
+                self._hold_armed = True
                 outcome = self._voicemail_check(self.voicemail.on_speech_end(now)) or outcome
         self._asr_buf += pcm
         if len(self._asr_buf) >= self._asr_chunk_bytes:
@@ -313,6 +325,7 @@ class VoiceCall:
             if isinstance(a, BargeIn):
                 await self._barge_in(a)
             elif isinstance(a, EndOfTurn):
+                self._hold_armed = False
                 self._input_q.put_nowait(CallerSpeech(a.text, a.confidence, a.started_at,
                                                       a.ended_at))
             elif isinstance(a, Reprompt):
@@ -363,7 +376,22 @@ class VoiceCall:
                     return
             self._expire_marks(now)
             self.turns.asr_busy = self._asr_since is not None and now - self._asr_since > 0.3
+            await self._maybe_hold(now)
             await self._apply(self.turns.tick(now))
+
+    async def _maybe_hold(self, now: float) -> None:
+        hold = getattr(self.handler, "hold", None)
+        limit = self.cfg.hold_after_s
+        if (hold is None or limit is None or not self._hold_armed or self._asr_since is None
+                or now - self._asr_since < limit or self.turns.in_speech
+                or self.turns.agent != "listening" or self._handling):
+            return
+        self._hold_armed = False
+        self.holds += 1
+        log.info("call %s: recognition busy for %.1f s; holding phrase", self.call_id,
+                 now - self._asr_since)
+        for reply in await hold():
+            self._play_q.put_nowait(reply)
 
     def _expire_marks(self, now: float) -> None:
         for name, p in list(self._pending_marks.items()):
@@ -416,45 +444,60 @@ class VoiceCall:
             reply = await self._play_q.get()
             if self._closing:
                 return
-            try:
-                audio = await asyncio.to_thread(self.synthesizer.synthesize, reply.text)
-            except Exception:
-                log.exception("call %s: synthesis failed for turn %s", self.call_id,
-                              reply.turn_seq)
-                audio = b""
-            if self._closing:
-                return
-            self._cancel_playback.clear()
-            now = self.now()
-            playing = _Playing(reply, f"t{reply.turn_seq}-m{next(self._mark_ids)}", now,
-                               len(audio) / 8000.0)
-            self._current = playing
-            unint = reply.uninterruptible or any(
-                p.reply.uninterruptible for p in self._pending_marks.values())
-            self.turns.on_playback_start(reply.turn_seq, unint, now)
-            next_t = max(next_t, now)
-            for frame in frames(audio, FRAME_BYTES_MULAW):
-                if self._cancel_playback.is_set() or self._closing:
-                    break
-                if self.cfg.realtime:
-                    delay = next_t - self.cfg.lead_s - self.now()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+            parts = sentences(reply.text) or [""]
+            rendering = asyncio.ensure_future(self._render(reply, parts[0]))
+            playing: _Playing | None = None
+            for index in range(len(parts)):
+                audio = await rendering
+                if index + 1 < len(parts):  # the next sentence renders while this one plays
+                    rendering = asyncio.ensure_future(self._render(reply, parts[index + 1]))
+                if self._closing:
+                    rendering.cancel()
+                    return
+                now = self.now()
+                if playing is None:
+                    self._cancel_playback.clear()
+                    playing = _Playing(reply, f"t{reply.turn_seq}-m{next(self._mark_ids)}", now,
+                                       0.0)
+                    self._current = playing
+                    unint = reply.uninterruptible or any(
+                        p.reply.uninterruptible for p in self._pending_marks.values())
+                    self.turns.on_playback_start(reply.turn_seq, unint, now)
+                playing.duration_s += len(audio) / 8000.0
+                next_t = max(next_t, now)
+                for frame in frames(audio, FRAME_BYTES_MULAW) if audio else ():
                     if self._cancel_playback.is_set() or self._closing:
                         break
-                else:
-                    await asyncio.sleep(0)
-                if self._rec_out:
-                    self._rec_out.pad_to(max(0.0, next_t - FRAME_MS / 1000))
-                    self._rec_out.write_mulaw(frame)
-                await self.sink.send_media(frame)
-                playing.sent_frames += 1
-                next_t += FRAME_MS / 1000
+                    if self.cfg.realtime:
+                        delay = next_t - self.cfg.lead_s - self.now()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                        if self._cancel_playback.is_set() or self._closing:
+                            break
+                    else:
+                        await asyncio.sleep(0)
+                    if self._rec_out:
+                        self._rec_out.pad_to(max(0.0, next_t - FRAME_MS / 1000))
+                        self._rec_out.write_mulaw(frame)
+                    await self.sink.send_media(frame)
+                    playing.sent_frames += 1
+                    next_t += FRAME_MS / 1000
+                if self._cancel_playback.is_set() or self._closing:
+                    rendering.cancel()
+                    break
+            assert playing is not None
             if self._cancel_playback.is_set() or self._closing:
                 continue
             self._pending_marks[playing.mark] = playing
             self._current = None
             await self.sink.send_mark(playing.mark)
+
+    async def _render(self, reply: Reply, text: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self.synthesizer.synthesize, text)
+        except Exception:
+            log.exception("call %s: synthesis failed for turn %s", self.call_id, reply.turn_seq)
+            return b""
 
     async def _barge_in(self, action: BargeIn) -> None:
         """Stop talking: drop queued replies, clear the far end's buffer, tell the handler."""

@@ -70,6 +70,21 @@ def _recognise(recognizer: SpeechRecognizer, audio: np.ndarray) -> list[tuple[st
     return [(e.text.strip(), e.start_s, e.end_s) for e in events if e.is_final and e.text.strip()]
 
 
+def _turns(lines: list[RecordedUtterance], max_gap_s: float = 1.0) -> list[RecordedUtterance]:
+    """Consecutive pieces of one speaker a short pause apart are one turn: the recogniser may
+    end a piece at a pause mid-sentence (learned end of turn), QA judges what was said."""
+    out: list[RecordedUtterance] = []
+    for line in lines:
+        last = out[-1] if out else None
+        if last and last.speaker == line.speaker and line.start_s - last.end_s <= max_gap_s:
+            glue = "" if last.text[-1:] in "，。！？,.!?；;" else "，"
+            out[-1] = RecordedUtterance(line.speaker, last.text + glue + line.text,
+                                        last.start_s, line.end_s)
+        else:
+            out.append(line)
+    return out
+
+
 def transcribe_recording(source: str | Path | BinaryIO, recognizer: SpeechRecognizer,
                          agent_channel: Literal["left", "right"] = "left"
                          ) -> RecordingTranscript:
@@ -78,10 +93,10 @@ def transcribe_recording(source: str | Path | BinaryIO, recognizer: SpeechRecogn
     duration = len(left) / RATE
     if right is None:
         lines = [RecordedUtterance("agent", t, s, e) for t, s, e in _recognise(recognizer, left)]
-        return RecordingTranscript(lines, duration, speakers_separated=False)
+        return RecordingTranscript(_turns(lines), duration, speakers_separated=False)
     agent, borrower = (left, right) if agent_channel == "left" else (right, left)
     lines = [RecordedUtterance("agent", t, s, e) for t, s, e in _recognise(recognizer, agent)]
     lines += [RecordedUtterance("borrower", t, s, e)
               for t, s, e in _recognise(recognizer, borrower)]
     lines.sort(key=lambda u: (u.start_s, u.speaker))
-    return RecordingTranscript(lines, duration, speakers_separated=True)
+    return RecordingTranscript(_turns(lines), duration, speakers_separated=True)

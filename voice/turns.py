@@ -53,9 +53,20 @@ def looks_incomplete(text: str) -> bool:
     return normalize(t).endswith(_INCOMPLETE_ENDINGS)
 
 
+def reads_finished(text: str) -> bool:
+    """The transcript closes a sentence: Whisper ends what it heard as finished with 。？！ and
+    leaves a cut-off one open. With Smart Turn's audio verdict, this halved how often a
+    caller who paused mid-sentence was heard as done (scripts/eval_turn.py)."""
+    t = text.rstrip()
+    return t.endswith(("。", "？", "！", "?", "!", ".")) and not looks_incomplete(t)
+
+
 @dataclass(frozen=True)
 class TurnConfig:
     min_silence_s: float = 0.5
+    # With a recogniser that decides the end of the turn itself (Smart Turn), its final
+    # already follows the pause it judged: only this much more quiet is asked for.
+    min_silence_after_turn_final_s: float = 0.1
     max_silence_s: float = 3.0
     barge_in_min_speech_s: float = 1.2
     no_input_timeout_s: float = 8.0

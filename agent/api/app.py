@@ -31,6 +31,7 @@ from agent.api.routes import (
     loans,
     nlu,
     portfolio,
+    reports,
     reviews,
 )
 from agent.api.ws import chat as chat_ws
@@ -56,17 +57,40 @@ async def _sweep_expired_chats(services: Services) -> None:
         await asyncio.sleep(SWEEP_INTERVAL_S)
 
 
+PROMISE_SWEEP_INTERVAL_S = 3600.0
+
+
+async def _sweep_promises(services: Services) -> None:
+    """Judge promises whose grace ended (payments posted judge theirs at once)."""
+    from agent.store.db import session_scope
+    from agent.store.promises import resolve_promises
+
+    def sweep() -> None:
+        with session_scope(services.engine) as session:
+            resolve_promises(session, services.clock(), services.settings.promise_grace_days)
+
+    while True:
+        try:
+            await asyncio.to_thread(sweep)
+        except Exception:  # noqa: BLE001 - a failed sweep must not stop the next one
+            log.exception("resolving promises failed")
+        await asyncio.sleep(PROMISE_SWEEP_INTERVAL_S)
+
+
 def create_app(services: Services) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         install_masking_filter()  # uvicorn's handlers exist by now
-        sweeper = asyncio.create_task(_sweep_expired_chats(services))
+        sweepers = [asyncio.create_task(_sweep_expired_chats(services)),
+                    asyncio.create_task(_sweep_promises(services))]
         try:
             yield
         finally:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for sweeper in sweepers:
+                sweeper.cancel()
+            for sweeper in sweepers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
 
     app = FastAPI(title="Huikuan 回款", version="0.1.0", lifespan=lifespan)
     app.state.services = services
@@ -88,7 +112,7 @@ def create_app(services: Services) -> FastAPI:
         return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
 
     for module in (health, portfolio, loans, nlu, chat, conversations, compliance, contact_plan,
-                   calls, chat_ws, media_ws, reviews):
+                   calls, chat_ws, media_ws, reviews, reports):
         app.include_router(module.router)
     app.mount("/widget", StaticFiles(directory=WIDGET_DIR, check_dir=False), name="widget")
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True, check_dir=False),

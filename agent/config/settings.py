@@ -48,10 +48,13 @@ class Settings(BaseSettings):
     complaint_hotline: str = "400-800-1234"
     payment_channels: tuple[str, ...] = ("app", "alipay", "wechat", "bank_transfer")
     jurisdiction: str = "cn"
+    # A promise is judged at the end of its due date plus this many days (borrower's time).
+    promise_grace_days: int = Field(default=1, ge=0, le=60)
     strategies_dir: Path = REPO_ROOT / "strategies"
     nlu_model_dir: Path | None = None
     asr: str | None = None  # "whisper" | "vosk"
     asr_model: str | None = None
+    endpointing: str | None = None  # Whisper's: "learned" (Silero VAD + Smart Turn) | "energy"
     tts: str | None = None  # "espeak"
     recordings_retention_days: int = 5 * 365
     public_url: str = "http://127.0.0.1:8000"

@@ -9,7 +9,8 @@ rule the profile enables and reports the first hit by precedence (catalogue §4)
    channel-only opt-out where the profile has that rule), ``vulnerable_hold``
    (``deceased`` where the profile has it), ``paid``;
 2. ``attorney_represented``; 3. ``wrong_number``;
-4. who may be contacted: ``contact_opted_out``, ``third_party_gate``;
+4. who may be contacted: ``contact_opted_out``, ``third_party_gate``; how:
+   ``ai_voice_consent`` (an AI-voice call needs the number's prior express consent);
 5. ``recording_retention`` (no unrecorded AI contact);
 6. ``promise_pending``;
 7. time: ``quiet_hours``, ``quiet_hours_strict``, debtor-designated windows;
@@ -49,6 +50,8 @@ def _windows(ws: Iterable[tuple[time | str, time | str]]) -> tuple[Window, ...]:
 class ContactContext:
     """Everything the gate needs about one prospective contact; the caller counts.
 
+    ``ai_voice``: the call speaks with a synthetic voice; ``ai_voice_consent``: the number has
+    the prior express consent such a call needs where the profile asks for it (``us``).
     ``attempts_today``: dial attempts to this number today while unanswered;
     ``connected_today``: connected conversations with the debtor today;
     ``attempts_7d``: call attempts about this debt in the 7 consecutive days ending
@@ -80,6 +83,8 @@ class ContactContext:
     contact_opted_out: bool = False
     debtor_unreachable: bool = False
     recorded: bool = True
+    ai_voice: bool = False
+    ai_voice_consent: bool = False
 
     def __post_init__(self) -> None:
         # Accept plain sets/lists and "HH:MM" strings from callers; store immutable forms.
@@ -175,6 +180,8 @@ def check_contact(ctx: ContactContext, profile: Profile | None = None) -> Contac
     if ctx.target == "third_party":
         hit("contact_opted_out", ctx.contact_opted_out)
         hit("third_party_gate", not (ctx.debtor_unreachable or ctx.deceased))
+    # An AI voice is an "artificial voice" (FCC 24-17): prior express consent, per number.
+    hit("ai_voice_consent", ctx.channel == "voice" and ctx.ai_voice and not ctx.ai_voice_consent)
     # 5. recording
     if on("recording_retention") and profile.params("recording_retention").block_unrecorded:
         hit("recording_retention", not ctx.recorded)

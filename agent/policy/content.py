@@ -297,8 +297,9 @@ def check_utterance(
                 r == "third_party_disclosure" and ctx.verified_borrower)]
             named = [r for r in candidates if probs[r] >= model.thresholds[r]]
             # "Some rule" without a clear one: the likeliest, if near its own threshold; not
-            # for the verified borrower, where the "any" score mostly reflects debt talk.
-            if not named and not ctx.verified_borrower:
+            # for the verified borrower, where the "any" score mostly reflects debt talk, nor
+            # when a precise rule already explains it.
+            if not named and not ctx.verified_borrower and not hits:
                 best = max(candidates, key=probs.__getitem__)
                 if probs[best] >= 0.5 * model.thresholds[best]:
                     named = [best]

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from agent.core.positions import InstallmentTerms, LoanTerms, PaymentRecord
 from agent.portfolio import PortfolioDocument
-from agent.store.tables import Borrower, Installment, Loan, Payment, utcnow
+from agent.store.tables import Borrower, ContactConsent, Installment, Loan, Payment, utcnow
 
 
 @dataclass
@@ -85,9 +85,37 @@ def upsert_document(session: Session, doc: PortfolioDocument) -> UpsertCounts:
     connection = session.connection()
     write = _write_postgresql if connection.dialect.name == "postgresql" else _write_sqlite
     write(connection, doc, utcnow())
+    _upsert_consents(session, doc)
     loans = doc["loans"]
     return UpsertCounts(len(doc["borrowers"]), len(loans),
                         sum(len(loan["installments"]) for loan in loans), len(doc["payments"]))
+
+
+def phone_key(phone: str) -> str:
+    """A number as dialled: digits only (a leading + kept), so 138-1234 5678 is 13812345678."""
+    digits = "".join(c for c in phone if c.isdigit())
+    return f"+{digits}" if phone.strip().startswith("+") else digits
+
+
+def _upsert_consents(session: Session, doc: PortfolioDocument) -> None:
+    """Consents by (borrower, kind, number); rare, so through the ORM, after the borrowers."""
+    sent = [(b["id"], c) for b in doc["borrowers"] for c in b.get("consents", ())]
+    if not sent:
+        return
+    stored = {(c.borrower_id, c.kind, c.phone): c for c in session.execute(
+        select(ContactConsent).where(ContactConsent.borrower_id.in_({b for b, _ in sent}))
+    ).scalars()}
+    for borrower_id, consent in sent:
+        key = (borrower_id, consent["kind"], phone_key(consent["phone"]))
+        row = stored.get(key) or ContactConsent(borrower_id=key[0], kind=key[1], phone=key[2],
+                                                given_at=consent["given_at"])
+        row.given_at = consent["given_at"]
+        row.revoked_at = consent.get("revoked_at")
+        row.source = consent.get("source")
+        row.updated_at = utcnow()
+        stored[key] = row
+        session.add(row)
+    session.flush()
 
 
 def _upsert_sql(table: str, columns: Sequence[str], source: str) -> str:
@@ -256,6 +284,7 @@ class BorrowerSummary:
     id: str
     timezone: str
     ability: str
+    phone: str
 
 
 def _column_readers(dialect: str) -> tuple[Any, Any, Any, Any]:
@@ -312,13 +341,13 @@ def iter_loans(session: Session, batch: int = 5000,
     raw, money, day, stamp = _column_readers(connection.dialect.name)
     loans_q = (select(Loan.id, Loan.borrower_id, raw(Loan.principal), raw(Loan.annual_rate),
                       raw(Loan.penalty_rate_daily), raw(Loan.disbursed_on), Loan.paused_reason,
-                      Borrower.timezone, Borrower.ability)
+                      Borrower.timezone, Borrower.ability, Borrower.phone)
                .join(Borrower, Borrower.id == Loan.borrower_id).order_by(Loan.id).limit(batch))
     installments_q = select(Installment.loan_id, Installment.seq, raw(Installment.due_date),
                             raw(Installment.principal), raw(Installment.interest),
                             raw(Installment.fee))
     payments_q = select(Payment.loan_id, Payment.id, raw(Payment.amount), raw(Payment.paid_at))
-    borrowers: dict[tuple[str, str, str], BorrowerSummary] = {}
+    borrowers: dict[tuple[str, str, str, str], BorrowerSummary] = {}
     last_id = ""
     while True:
         rows = connection.execute(loans_q.where(Loan.id > last_id)).all()
@@ -335,11 +364,11 @@ def iter_loans(session: Session, batch: int = 5000,
                 payments_q.where(Payment.loan_id.in_(ids))).all():
             payments[loan_id].append(PaymentRecord(payment_id, money[amount], stamp[paid_at]))
         for (loan_id, borrower_id, principal, rate, penalty, disbursed, paused, timezone,
-             ability) in rows:
-            key = (borrower_id, timezone, ability)
+             ability, phone) in rows:
+            key = (borrower_id, timezone, ability, phone)
             borrower = borrowers.get(key)
             if borrower is None:
-                borrower = borrowers[key] = BorrowerSummary(borrower_id, timezone, ability)
+                borrower = borrowers[key] = BorrowerSummary(borrower_id, timezone, ability, phone)
             terms = LoanTerms(
                 loan_id=loan_id, borrower_id=borrower_id, principal=money[principal],
                 annual_rate=money[rate], penalty_rate_daily=money[penalty],

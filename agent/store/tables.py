@@ -82,6 +82,7 @@ class Conversation(SQLModel, table=True):
     loan_id: str | None = Field(default=None, foreign_key="loans.id", index=True, max_length=64)
     borrower_id: str = Field(foreign_key="borrowers.id", index=True, max_length=64)
     strategy: str | None = Field(default=None, max_length=80)
+    arm: str | None = Field(default=None, max_length=16)  # champion | challenger, at the start
     segment: str | None = Field(default=None, max_length=80)
     state: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     started_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
@@ -130,6 +131,9 @@ class Promise(SQLModel, table=True):
     # Stored as soon as stated; confirmed once the borrower agrees to the read-back.
     confirmed: bool = False
     plan: str = Field(default="promise", max_length=16)  # promise | extension | installment | waiver
+    # When status left "pending" (kept, partially_kept, broken), and what payments covered then.
+    resolved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    paid_at_resolution: Decimal | None = Field(default=None, sa_column=Column(ExactDecimal()))
 
 
 class Flag(SQLModel, table=True):
@@ -157,6 +161,25 @@ class ContactRestriction(SQLModel, table=True):
     active: bool = True
     conversation_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
+
+
+class ContactConsent(SQLModel, table=True):
+    """Prior express consent the lender recorded (e.g. to AI-voice calls, FCC 24-17), per number.
+
+    Tied to the number it was given for: a reassigned or changed number carries no consent."""
+
+    __tablename__ = "contact_consents"
+    __table_args__ = (UniqueConstraint("borrower_id", "kind", "phone",
+                                       name="uq_consent_borrower_kind_phone"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    borrower_id: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=32)  # ai_voice
+    phone: str = Field(max_length=32)
+    given_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    source: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime()))
 
 
 class ContactAttempt(SQLModel, table=True):

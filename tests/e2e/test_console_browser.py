@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -226,3 +227,50 @@ def test_qa_queue_puts_the_worst_scored_conversation_first(browser: WebDriver,
     score = rows[0].find_element(By.CLASS_NAME, "qa-score")
     assert score.text == "65" and "threat" in score.get_attribute("title")
     assert row_for(browser, clean).find_element(By.CLASS_NAME, "qa-score").text == "100"
+
+
+def test_a_recording_shows_its_ai_content_label(browser: WebDriver, server: Server) -> None:
+    """The agent leg's implicit AI label (人工智能生成合成内容标识办法) is shown beside it."""
+    from sqlmodel import Session
+
+    from agent.store.tables import Conversation
+    from voice.audio import WavRecorder, ai_content_label
+
+    conversation_id = chat_conversation(server, ["拜拜"])
+    data_dir = Path(server.services.settings.data_dir)
+    legs = {}
+    for leg, label in (("agent", ai_content_label("回款消费金融")), ("caller", None)):
+        recorder = WavRecorder(data_dir / "recordings" / f"{conversation_id}-{leg}.wav",
+                               label=label)
+        recorder.write_pcm16(b"\x00\x00" * 8000)
+        recorder.close()
+        legs[leg] = f"recordings/{conversation_id}-{leg}.wav"
+    with Session(server.services.engine) as db:
+        conversation = db.get(Conversation, conversation_id)
+        conversation.recordings = legs
+        db.add(conversation)
+        db.commit()
+
+    browser.get(server.base + "/console/")
+    wait(browser, lambda d: d.find_element(By.ID, "app").is_displayed()
+         or d.find_element(By.ID, "key-input").is_displayed(), "the console")
+    if not browser.find_element(By.ID, "app").is_displayed():
+        browser.find_element(By.ID, "key-input").send_keys(API_KEY)
+        browser.find_element(By.ID, "key-save").click()
+    if browser.find_element(By.ID, "filter-unreviewed").is_selected():
+        browser.find_element(By.ID, "filter-unreviewed").click()
+    row = wait(browser, lambda d: row_for(d, conversation_id), "the conversation")
+    row.click()
+    wait(browser, lambda d: d.find_element(By.ID, "detail-body").get_attribute(
+        "data-conversation-id") == conversation_id, "the conversation detail")
+    for leg in ("agent", "caller"):
+        browser.find_element(By.CSS_SELECTOR, f'.recording[data-leg="{leg}"] button').click()
+    agent = browser.find_element(By.CSS_SELECTOR, '.recording[data-leg="agent"]')
+    label = wait(browser, lambda d: agent.find_element(By.CLASS_NAME, "ai-label")
+                 if agent.find_element(By.CLASS_NAME, "ai-label").is_displayed() else None,
+                 "the AI-content label")
+    assert "AI生成合成内容" in label.text and "回款消费金融" in label.text
+    caller = browser.find_element(By.CSS_SELECTOR, '.recording[data-leg="caller"]')
+    wait(browser, lambda d: caller.find_element(By.TAG_NAME, "audio").is_displayed(),
+         "the caller leg loaded")
+    assert not caller.find_element(By.CLASS_NAME, "ai-label").is_displayed()

@@ -5,6 +5,7 @@ scenario lasts one to three seconds.
 """
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -276,3 +277,61 @@ def test_handler_failure_ends_call_cleanly(bad):
     call, _ = make_call(handler, [final(0.6, "喂", 0.2, 0.4)], durations={"hi": 0.1})
     run(drive(call, 2.0, speech=[(0.2, 0.4)]))
     assert handler.closed == "error"
+
+
+class SlowStream(ScriptedStream):
+    """Decoding the caller's words blocks for ``busy_s`` (a saturated decode pool)."""
+
+    def __init__(self, script, busy_at, busy_s):
+        super().__init__(script)
+        self.busy_at, self.busy_s = busy_at, busy_s
+
+    def accept(self, pcm16_8k):
+        before = self.samples / 8000
+        out = super().accept(pcm16_8k)
+        if before < self.busy_at <= self.samples / 8000:
+            time.sleep(self.busy_s)
+        return out
+
+
+class HoldingHandler(Handler):
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.holds = 0
+
+    async def hold(self):
+        self.holds += 1
+        return [Reply("hold", 90)]
+
+
+@pytest.mark.parametrize(("busy_s", "holds"), [(2.0, 1), (0.5, 0)])
+def test_a_saturated_recogniser_gets_a_holding_phrase_not_silence(busy_s, holds):
+    handler = HoldingHandler([], respond=lambda text, seq: [Reply("answer", seq)])
+    script = [final(1.2, "我明天还。", 0.3, 1.0)]
+    call, line = make_call(handler, script, durations={"hold": 0.3})
+    call.recognizer.open_stream = lambda: SlowStream(script, busy_at=1.2, busy_s=busy_s)
+    run(drive(call, 4.5, speech=[(0.3, 1.0)]))
+    assert handler.holds == holds == call.holds
+    assert [h[0] for h in handler.handled] == ["我明天还。"]  # the answer still comes
+    assert handler.deliveries[-1] == handler.seq
+
+
+def test_a_long_reply_starts_playing_after_its_first_sentence_is_rendered():
+    class Counting(ToneSynth):
+        def __init__(self):
+            super().__init__({"第一句。": 0.3, "第二句很长。": 1.0})
+            self.rendered = []
+
+        def render(self, text):
+            self.rendered.append(text)
+            return super().render(text)
+
+    handler = Handler([Reply("第一句。第二句很长。", 1)])
+    line = Line()
+    synth = Counting()
+    call = VoiceCall(handler, ScriptedRecognizer([]), synth, line, CallConfig())
+    line.call = call
+    run(drive(call, 2.0))
+    assert synth.rendered == ["第一句。", "第二句很长。"]  # per sentence: cache entries too
+    assert line.count("media") == 65  # both sentences, 1.3 s of 20 ms frames, in order
+    assert handler.deliveries == [1]

@@ -53,6 +53,9 @@ class SpeechRecognizer(ABC):
     """Engine facade: ``load()`` once (idempotent), then ``open_stream()`` per call."""
 
     name: str = "asr"
+    # True when a final already means "the caller has finished" (the recogniser decided the
+    # end of the turn itself): the turn-taker then need not wait for more silence.
+    decides_end_of_turn: bool = False
 
     @abstractmethod
     def load(self) -> None:
@@ -67,17 +70,27 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-def asr_executor() -> ThreadPoolExecutor:
-    """Process-wide pool for decoding; size from ``HUIKUAN_ASR_WORKERS`` (default 2).
+def decode_workers() -> int:
+    """How many utterances are decoded at once: ``HUIKUAN_ASR_WORKERS``, default the cores.
 
-    Bounded on purpose: with more concurrent calls than cores, decodes queue rather than
-    oversubscribing the CPU.
+    The engines release the GIL while decoding, so this many threads keep every core busy;
+    more would only split the cores between more decodes."""
+    return max(1, int(os.environ.get("HUIKUAN_ASR_WORKERS") or os.cpu_count() or 2))
+
+
+def asr_executor() -> ThreadPoolExecutor:
+    """Process-wide pool that runs each call's stream (VAD, endpointing, and waiting for a
+    decode); ``HUIKUAN_ASR_THREADS`` (default 64) bounds the calls served at once.
+
+    It is deliberately larger than the cores: a call whose decode waits for the engine must
+    not hold up the per-frame work of the others (that was queueing between calls, with the
+    CPU mostly idle). The engine bounds the decodes themselves (``decode_workers``).
     """
     global _executor
     with _executor_lock:
         if _executor is None:
-            workers = max(1, int(os.environ.get("HUIKUAN_ASR_WORKERS", "2")))
-            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr")
+            threads = max(1, int(os.environ.get("HUIKUAN_ASR_THREADS", "64")))
+            _executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="asr")
         return _executor
 
 

@@ -11,13 +11,16 @@ ENGINES = ("whisper", "vosk")
 
 
 def recognizer_from_settings(asr: str | None = None, model_path: str | None = None,
-                             load: bool = True, data_dir: str | Path | None = None
-                             ) -> SpeechRecognizer:
+                             load: bool = True, data_dir: str | Path | None = None,
+                             endpointing: str | None = None) -> SpeechRecognizer:
     """``asr``/``model_path`` default to ``HUIKUAN_ASR``/``HUIKUAN_ASR_MODEL``.
 
     Without a model path Whisper uses the packaged base model, assembled once under
     ``data_dir`` (default ``HUIKUAN_DATA_DIR`` or ``~/.cache/huikuan``) as
     ``models/whisper-base``.
+
+    ``endpointing`` (``HUIKUAN_ENDPOINTING``) is Whisper's: ``learned`` (Silero VAD + Smart
+    Turn, the default) or ``energy``. Vosk keeps its own streaming endpointer.
 
     Loads the model now (``load=True``) so that a missing or broken model stops the service
     at start-up with a clear ``AsrError`` instead of failing the first call.
@@ -28,7 +31,10 @@ def recognizer_from_settings(asr: str | None = None, model_path: str | None = No
     if engine == "whisper":
         from voice.asr.whisper import WhisperRecognizer
 
-        recognizer = WhisperRecognizer(path, data_dir=data_dir)
+        recognizer = WhisperRecognizer(
+            path, data_dir=data_dir,
+            endpointing=(endpointing or os.environ.get("HUIKUAN_ENDPOINTING") or "learned"
+                         ).strip().lower())
     elif engine == "vosk":
         if not path:
             raise AsrError("HUIKUAN_ASR=vosk needs HUIKUAN_ASR_MODEL=<model directory>; get the "

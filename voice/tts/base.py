@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -59,6 +60,15 @@ class PromptCache:
         os.replace(tmp, dest)
 
 
+_SENTENCE_END = re.compile(r"(?<=[。！？!?；;])")
+
+
+def sentences(text: str) -> list[str]:
+    """The reply split after each sentence-final mark: the first is spoken while the rest are
+    rendered, and each sentence is a prompt-cache entry of its own (templates share them)."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
 class SpeechSynthesizer(ABC):
     """``synthesize(text)`` → 8 kHz μ-law bytes; cached when a cache is configured."""
 
@@ -97,7 +107,8 @@ class SpeechSynthesizer(ABC):
         """Render fixed prompts ahead of the first call; returns how many were rendered."""
         before = self.misses
         for t in texts:
-            self.synthesize(t)
+            for sentence in sentences(t):
+                self.synthesize(sentence)
         return self.misses - before
 
 

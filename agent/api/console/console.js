@@ -344,6 +344,7 @@
     }
     legs.forEach(function (leg) {
       var status = el("span", { className: "muted" }, []);
+      var label = el("span", { className: "ai-label", hidden: true }, []);
       var audio = el("audio", { controls: true, preload: "none", hidden: true }, []);
       var button = el("button", { type: "button" },
         ["播放" + (leg === "caller" ? "借款人" : leg === "agent" ? "坐席" : leg) + "录音"]);
@@ -352,7 +353,10 @@
         status.textContent = "加载中…";
         api(API + "/" + encodeURIComponent(c.id) + "/recordings/" + encodeURIComponent(leg),
           { raw: true })
-          .then(function (response) { return response.blob(); })
+          .then(function (response) {
+            showAiLabel(label, response.headers.get("X-AI-Content-Label"));
+            return response.blob();
+          })
           .then(function (blob) {
             var url = URL.createObjectURL(blob);
             state.audioUrls.push(url);
@@ -368,8 +372,18 @@
           });
       });
       box.appendChild(el("div", { className: "recording", dataset: { leg: leg } },
-        [button, audio, status]));
+        [button, audio, status, label]));
     });
+  }
+
+  /* The implicit AI-content label stored in the recording (人工智能生成合成内容标识办法). */
+  function showAiLabel(node, header) {
+    if (!header) return;
+    var label;
+    try { label = JSON.parse(header); } catch (e) { return; }
+    node.textContent = "AI生成内容标识：" + (label.Label || "AI生成合成内容") +
+      (label.ContentProducer ? "（" + label.ContentProducer + "）" : "");
+    node.hidden = false;
   }
 
   /* ---- review ---- */

@@ -39,14 +39,6 @@ class CheckRequest(BaseModel):
     channel: Literal["voice", "chat", "sms", "email"] = "chat"
 
 
-def _classifier(services: Services) -> object | None:
-    if not services.settings.compliance_classifier:
-        return None
-    from nlp.compliance import shared_classifier
-
-    return shared_classifier()
-
-
 def _profile(services: Services, jurisdiction: str | None) -> Profile:
     if jurisdiction is None or jurisdiction == services.policy.jurisdiction:
         return services.policy
@@ -62,7 +54,7 @@ async def check(body: CheckRequest, services: ServicesDep) -> dict[str, Any]:
                            is_opening=c.is_opening, channel=c.channel)
     profile = _profile(services, c.jurisdiction)
     verdict = await run_in_threadpool(check_utterance, body.text, profile, ctx,
-                                      _classifier(services))
+                                      services.compliance_classifier)
     return verdict.to_dict()
 
 
@@ -97,7 +89,7 @@ async def qa_transcript(body: QaRequest, services: ServicesDep) -> dict[str, Any
                         channel=c.channel, agent_is_ai=c.agent == "ai")
     turns = [TranscriptTurn(t.speaker, t.text) for t in body.turns]
     card = await run_in_threadpool(score_transcript, turns, _profile(services, c.jurisdiction),
-                                   context, _classifier(services))
+                                   context, services.compliance_classifier)
     return card.to_dict()
 
 
@@ -126,7 +118,7 @@ async def qa_recording(
         raise HTTPException(422, "empty body: send the recording file")
     setup = QaSetup(_profile(services, jurisdiction),
                     QaContext(channel="voice", agent_is_ai=agent == "ai"),
-                    _classifier(services), agent_channel)  # type: ignore[arg-type]
+                    services.compliance_classifier, agent_channel)  # type: ignore[arg-type]
     try:
         recognizer = await run_in_threadpool(lambda: services.recognizer)
         return await run_in_threadpool(score_recording, io.BytesIO(body), recognizer, setup)

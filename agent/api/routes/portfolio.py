@@ -10,6 +10,7 @@ from agent.api.deps import ApiKey, ServicesDep
 from agent.portfolio import PortfolioError, parse_json, validate_document
 from agent.store.db import run_with_retry, session_scope
 from agent.store.loans import referenced_unknowns, upsert_document
+from agent.store.promises import resolve_promises
 
 router = APIRouter(prefix="/api/v1", tags=["loan records"], dependencies=[ApiKey])
 
@@ -24,7 +25,11 @@ async def push_portfolio(request: Request, services: ServicesDep) -> JSONRespons
         with session_scope(services.engine) as session:
             known_borrowers, known_loans = referenced_unknowns(session, raw)
             doc = validate_document(raw, known_borrowers, known_loans)
-            return upsert_document(session, doc).as_dict()
+            counts = upsert_document(session, doc).as_dict()
+            # Payments posted now may keep a promise: judged in the same transaction.
+            resolve_promises(session, services.clock(), services.settings.promise_grace_days,
+                             {p["loan_id"] for p in doc["payments"]})
+            return counts
 
     try:
         counts = await run_in_threadpool(run_with_retry, write)

@@ -105,6 +105,10 @@ class VoiceTurnHandler:
                 "started_s": round(event.started_at, 2), "ended_s": round(event.ended_at, 2)}
         return _replies(await self.session.handle_input(Text(event.text, meta)))
 
+    async def hold(self) -> list[Reply]:
+        """A short holding phrase while the caller's words are still being recognised."""
+        return _replies(await self.session.say(["hold"]))
+
     async def record_delivery(self, turn_seq: int, mark: str) -> None:
         await self.session.record_delivery(turn_seq, mark)
 

@@ -129,3 +129,49 @@ def test_daily_attempt_cap_counts_every_dial_in_the_database(
     # The other borrower is not affected, and the next local day starts afresh.
     assert plan(loaded, "2026-11-25T11:30:00+08:00")["L002"]["allowed"] is True
     assert plan(loaded, "2026-11-26T09:00:00+08:00")["L001"]["allowed"] is True
+
+
+def test_us_ai_voice_calls_need_consent_for_the_number_called(
+        client: TestClient, services: Services, contract_doc: dict[str, Any],
+        twilio: list[dict[str, Any]]) -> None:
+    services.settings.jurisdiction = "us"
+    services.clock.when = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)  # 12:00 in New York
+    contract_doc["borrowers"][0]["timezone"] = "America/New_York"
+    assert client.post("/api/v1/portfolio", json=contract_doc).status_code == 200
+
+    def call() -> tuple[int, str | None]:
+        response = client.post("/api/v1/calls", json={"loan_id": "L001"})
+        return response.status_code, response.json().get("reason")
+
+    def consent(**fields: Any) -> None:
+        contract_doc["borrowers"][0]["consents"] = [
+            {"kind": "ai_voice", "given_at": "2026-05-10T10:00:00-04:00",
+             "source": "loan agreement e-sign", **fields}]
+        response = client.post("/api/v1/portfolio", json=contract_doc)
+        assert response.status_code == 200, response.text
+
+    assert call() == (409, "ai_voice_consent")
+    consent(phone="+1 555 0100")  # another number: a reassigned line carries no consent
+    assert call() == (409, "ai_voice_consent")
+    consent(phone="138-1234-5678")
+    assert call()[0] == 200 and len(twilio) == 1
+    assert plan(client, "2026-11-25T12:30:00-05:00")["L001"]["reason"] != "ai_voice_consent"
+    consent(phone="13812345678", revoked_at="2026-11-25T12:10:00-05:00")
+    assert call() == (409, "ai_voice_consent")
+    assert len(twilio) == 1
+    # A sent document without consents leaves the stored ones as they are.
+    del contract_doc["borrowers"][0]["consents"]
+    assert client.post("/api/v1/portfolio", json=contract_doc).status_code == 200
+    assert call() == (409, "ai_voice_consent")
+
+
+def test_a_consent_without_offset_or_of_an_unknown_kind_is_refused_by_name(
+        client: TestClient, contract_doc: dict[str, Any]) -> None:
+    contract_doc["borrowers"][0]["consents"] = [
+        {"kind": "ai_voice", "phone": "13812345678", "given_at": "2026-05-10T10:00:00"},
+        {"kind": "robocall", "phone": "13812345678", "given_at": "2026-05-10T10:00:00Z"}]
+    response = client.post("/api/v1/portfolio", json=contract_doc)
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["detail"]["errors"]} \
+        if isinstance(response.json()["detail"], dict) else response.text
+    assert "consents[0].given_at" in str(fields) and "consents[1].kind" in str(fields)

@@ -82,3 +82,26 @@ def test_voicemail_outcome_is_recorded(services: Services, contract_doc: dict[st
     with session_scope(services.engine) as db:
         conversation = db.get(Conversation, handler.session.conversation_id)
         assert conversation is not None and conversation.outcome == "voicemail"
+
+
+def test_holding_phrase_is_an_agent_turn_checked_and_logged(
+        services: Services, contract_doc: dict[str, Any], nlu_pipeline: Any) -> None:
+    """Backpressure on the line is still the agent speaking: logged, gated, not an answer."""
+    from sqlalchemy import select
+
+    from agent.store.tables import Turn
+
+    handler = _handler(services, contract_doc)
+
+    async def call() -> list[Any]:
+        await handler.open()
+        return await handler.hold()
+
+    replies = asyncio.run(call())
+    assert len(replies) == 1 and replies[0].text and not replies[0].end_call
+    with session_scope(services.engine) as db:
+        turns = list(db.execute(select(Turn).where(
+            Turn.conversation_id == handler.session.conversation_id).order_by(Turn.seq)).scalars())
+    assert turns[-1].speaker == "agent" and turns[-1].act == "hold"
+    assert turns[-1].compliance == []  # passed the gate
+    assert not handler.ended

@@ -292,6 +292,18 @@ def test_us_cease_and_medium_opt_out() -> None:
     assert decide(replace(c, channel="voice"), US).allowed
 
 
+def test_us_ai_voice_calls_need_prior_express_consent() -> None:
+    call = ctx("2026-07-01T16:00:00", "America/New_York", ai_voice=True)
+    assert decide(call, US).reason == "ai_voice_consent"
+    assert decide(replace(call, ai_voice_consent=True), US).allowed
+    assert decide(replace(call, ai_voice=False), US).allowed  # a human collector's call
+    assert decide(replace(call, channel="sms"), US).allowed  # not a voice call
+    assert decide(ctx(NOON_SH, ai_voice=True), CN).allowed  # not a rule of the cn profile
+    # A hard stop still comes first: the supervisor sees why, then what else blocks.
+    stopped = decide(replace(call, disputed=True), US)
+    assert stopped.rule_hits == ["disputed", "ai_voice_consent"]
+
+
 @pytest.mark.parametrize(
     ("flags", "reason"),
     [
