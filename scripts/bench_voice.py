@@ -49,6 +49,7 @@ latency minus that floor ("post-endpoint"), the part the ASR, dialogue and TTS c
 
     python scripts/bench_voice.py                 # both engines, ~12 minutes
     python scripts/bench_voice.py --quick         # a couple of minutes
+    python scripts/bench_voice.py --engines whisper-energy,whisper --quick   # learned end of turn vs the energy baseline
     python scripts/bench_voice.py --engines vosk --steps 1,10,20,40 --seconds 30
 """
 

@@ -199,8 +199,9 @@ class WhisperStream(RecognizerStream):
     With the learned endpointing (Silero VAD + Smart Turn, the default) recognition overlaps
     the wait for the end of the turn: ``speculate_after_s`` (200 ms) into a pause the
     utterance is decoded and Smart Turn asked whether the caller has finished. Finished (and
-    the transcript reads as a finished sentence): the final goes out at once. Not finished: the decode is held; if the caller speaks again it is
-    discarded, and if the pause reaches ``max_pause_s`` it goes out without decoding again.
+    the transcript reads as a finished sentence): the final goes out at once. Not finished:
+    the decode is held; if the caller speaks again it is discarded, and if the pause reaches
+    ``max_pause_s`` it goes out without decoding again.
     With the energy detector, the final follows ``min_silence_s`` of silence as before.
     """
 
@@ -216,7 +217,6 @@ class WhisperStream(RecognizerStream):
         self._last_partial_at = 0.0
         self._held: TranscriptEvent | None = None  # speculative final awaiting the turn
         self._speculated = False  # this pause was already decoded
-        self.end_of_turn: list[float] = []  # Smart Turn probabilities, for measurement
 
     @property
     def _now(self) -> float:
@@ -274,7 +274,6 @@ class WhisperStream(RecognizerStream):
             return []
         turn = self._o.turn_model()
         p = turn.probability(resample(audio, PHONE_RATE, ASR_RATE)) if turn else 0.0
-        self.end_of_turn.append(p)
         if p >= self._o.turn_threshold and reads_finished(ev.text):
             self._utt = None
             return [ev]
